@@ -1,0 +1,5 @@
+"""Allow `python -m smartpark`."""
+
+from smartpark.cli import main
+
+main()

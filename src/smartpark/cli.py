@@ -1,0 +1,169 @@
+"""The `smartpark` command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from smartpark.catalogue import load_catalogue
+from smartpark.config import MqttEndpoint, Settings, get_settings
+from smartpark.db import make_engine, resolve_database_url
+from smartpark.embedded.broker import EmbeddedBroker, free_port
+from smartpark.errors import SmartparkError
+from smartpark.registry.schema import load_registry_file
+from smartpark.storage.migrate import upgrade
+from smartpark.storage.registry import import_registry, sync_metrics
+
+log = logging.getLogger("smartpark")
+
+app = typer.Typer(
+    help="smartpark: eco-monitoring backend for smart industrial parks.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(devices_app, name="devices")
+
+EMBEDDED_BROKER_PORT = 1883  # preferred when free, so devices find the usual port
+
+
+def _setup(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _engine(settings: Settings) -> tuple[Engine, str]:
+    url = resolve_database_url(settings)
+    return make_engine(url), url
+
+
+def _upgrade(settings: Settings, engine: Engine) -> bool:
+    timescale = upgrade(engine, settings.timescaledb)
+    with engine.begin() as conn:
+        sync_metrics(conn, load_catalogue(settings.extra_metrics_file))
+    return timescale
+
+
+def _broker(settings: Settings) -> tuple[MqttEndpoint, EmbeddedBroker | None]:
+    endpoint = settings.mqtt_endpoint()
+    if endpoint is not None:
+        return endpoint, None
+    broker = EmbeddedBroker(free_port(EMBEDDED_BROKER_PORT))
+    broker.start()
+    return MqttEndpoint.parse(broker.url), broker
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _fail(exc: SmartparkError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema and sync the metric catalogue."""
+    settings = get_settings()
+    _setup(settings)
+    try:
+        engine, _ = _engine(settings)
+        timescale = _upgrade(settings, engine)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"schema up to date ({'TimescaleDB hypertable' if timescale else 'plain PostgreSQL'})"
+    )
+
+
+@devices_app.command("import")
+def devices_import(file: Annotated[Path, typer.Argument(help="Registry YAML file")]) -> None:
+    """Import (or re-import) parks, enterprises and devices from a YAML file."""
+    settings = get_settings()
+    _setup(settings)
+    try:
+        catalogue = load_catalogue(settings.extra_metrics_file)
+        registry = load_registry_file(file, set(catalogue))
+        engine, _ = _engine(settings)
+        with engine.begin() as conn:
+            summary = import_registry(conn, registry, settings.default_timezone)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"imported {summary.parks} park(s), {summary.enterprises} enterprise(s), "
+        f"{summary.devices} device(s)"
+    )
+
+
+@app.command()
+def ingest() -> None:
+    """Run the ingestor until SIGTERM/SIGINT, then flush, acknowledge and exit 0."""
+    from smartpark.ingestion.service import Ingestor
+
+    settings = get_settings()
+    _setup(settings)
+    try:
+        engine, url = _engine(settings)
+        endpoint, broker = _broker(settings)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    ingestor = Ingestor(settings, engine, url, endpoint)
+    ingestor.start()
+    log.info("ingesting from %s", endpoint.url())
+    _wait_for_signal()
+    drained = ingestor.stop()
+    if broker is not None:
+        broker.stop()
+    raise typer.Exit(0 if drained else 1)
+
+
+@app.command()
+def run(
+    registry: Annotated[Path | None, typer.Option(help="Registry YAML to import at start")] = None,
+) -> None:
+    """The whole system on the embedded default (or on configured services)."""
+    from smartpark.ingestion.service import Ingestor
+
+    settings = get_settings()
+    _setup(settings)
+    try:
+        engine, url = _engine(settings)
+        _upgrade(settings, engine)
+        if registry is not None:
+            doc = load_registry_file(registry, set(load_catalogue(settings.extra_metrics_file)))
+            with engine.begin() as conn:
+                import_registry(conn, doc, settings.default_timezone)
+        endpoint, broker = _broker(settings)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    ingestor = Ingestor(settings, engine, url, endpoint)
+    ingestor.start()
+    typer.echo(
+        f"smartpark is running.\n"
+        f"  publish telemetry to {endpoint.url()} on "
+        f"{settings.mqtt_topic_prefix}/{{park}}/{{enterprise}}/{{device}}/telemetry"
+        " (docs/mqtt.md)\n"
+        f"  database: {engine.url.render_as_string(hide_password=True)}\n"
+        f"  stop with Ctrl-C"
+    )
+    _wait_for_signal()
+    ingestor.stop()
+    if broker is not None:
+        broker.stop()
+
+
+def main() -> None:
+    """Entry point."""
+    app()

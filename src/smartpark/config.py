@@ -1,0 +1,116 @@
+"""Settings from the environment (prefix SMARTPARK_); see docs/configuration.md."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartpark.errors import ConfigurationError
+
+
+class MqttEndpoint(BaseModel):
+    """A parsed `mqtt://user:pass@host:port` URL."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        """Parse an mqtt:// or mqtts:// URL, naming what is wrong with a bad one."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ConfigurationError(
+                f"SMARTPARK_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}"
+            )
+        if not parts.hostname:
+            raise ConfigurationError(f"SMARTPARK_MQTT_URL has no host: {url!r}")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def url(self) -> str:
+        """The endpoint as a URL without credentials (safe to log)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Every tunable of smartpark, with its default and the reason for it."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTPARK_", extra="ignore")
+
+    # Unset: smartpark starts an embedded PostgreSQL in `data_dir` (the embedded default).
+    database_url: str | None = None
+    # Unset: smartpark starts an in-process MQTT broker on a free local port.
+    mqtt_url: str | None = None
+    # Set: this ingestor joins `$share/<group>/...` so N processes share the stream.
+    mqtt_shared_group: str | None = None
+    # Stable across restarts so the broker keeps our persistent session (and its queue).
+    mqtt_client_id: str = Field(default_factory=lambda: f"smartpark-ingest-{socket.gethostname()}")
+    # "5" (default) or "3.1.1"; the embedded broker speaks 3.1.1 only.
+    mqtt_protocol: str = "5"
+    # MQTT 5 Receive Maximum: unacknowledged messages the broker may send us. A batch is
+    # never larger than this window, so it bounds both throughput and memory.
+    mqtt_receive_maximum: int = Field(default=4096, ge=1, le=65535)
+    # How long the broker keeps our session while we are away (seconds).
+    mqtt_session_expiry: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_keepalive: int = Field(default=30, ge=5)
+    mqtt_topic_prefix: str = "smartpark"
+
+    data_dir: Path = Path(".smartpark")
+    timescaledb: str = "auto"  # auto | on | off
+
+    # Device contract limits (docs/mqtt.md).
+    max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    max_reading_age: timedelta = timedelta(days=90)
+    max_clock_skew: timedelta = timedelta(minutes=5)
+
+    # Writer: a batch is committed when it holds this many messages or is this old.
+    batch_max_messages: int = Field(default=4096, ge=1)
+    batch_max_wait: timedelta = timedelta(milliseconds=100)
+    # Bounded hand-off between the MQTT thread and the writer (back-pressure).
+    queue_max_messages: int = Field(default=8192, ge=1)
+    retry_initial: timedelta = timedelta(milliseconds=200)
+    retry_max: timedelta = timedelta(seconds=10)
+    registry_refresh: timedelta = timedelta(seconds=30)
+
+    default_timezone: str = "Asia/Shanghai"
+    extra_metrics_file: Path | None = None
+    log_level: str = "INFO"
+
+    @field_validator("timescaledb")
+    @classmethod
+    def _check_timescaledb(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise ValueError("must be auto, on or off")
+        return value
+
+    @field_validator("mqtt_protocol")
+    @classmethod
+    def _check_protocol(cls, value: str) -> str:
+        if value not in ("5", "3.1.1"):
+            raise ValueError("must be 5 or 3.1.1")
+        return value
+
+    def mqtt_endpoint(self) -> MqttEndpoint | None:
+        """The configured broker, or None for the embedded one."""
+        return MqttEndpoint.parse(self.mqtt_url) if self.mqtt_url else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Ingestion: MQTT messages in, readings stored once, everything else dead-lettered."""

@@ -1,0 +1,89 @@
+"""The ingestor: MQTT source, writer thread and registry cache wired together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine
+
+from smartpark.config import MqttEndpoint, Settings
+from smartpark.db import connect_raw
+from smartpark.ingestion.mqtt import MqttSource, subscriptions
+from smartpark.ingestion.registry_cache import RegistryCache
+from smartpark.ingestion.stats import IngestStats
+from smartpark.ingestion.types import Limits, Registry
+from smartpark.ingestion.writer import Inbound, Writer, WriterConfig
+from smartpark.storage.registry import load_snapshot
+
+log = logging.getLogger(__name__)
+
+
+def writer_config(settings: Settings) -> WriterConfig:
+    """The writer's settings; a batch never exceeds the broker's in-flight window."""
+    return WriterConfig(
+        batch_max_messages=min(settings.batch_max_messages, settings.mqtt_receive_maximum),
+        batch_max_wait=settings.batch_max_wait.total_seconds(),
+        queue_max_messages=settings.queue_max_messages,
+        retry_initial=settings.retry_initial.total_seconds(),
+        retry_max=settings.retry_max.total_seconds(),
+        limits=Limits(
+            settings.max_payload_bytes, settings.max_reading_age, settings.max_clock_skew
+        ),
+        prefix=settings.mqtt_topic_prefix,
+    )
+
+
+class Ingestor:
+    """Receives telemetry and status messages and stores each exactly once."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, database_url: str, endpoint: MqttEndpoint
+    ) -> None:
+        self.stats = IngestStats()
+        self._engine = engine
+
+        def load() -> Registry:
+            with engine.connect() as conn:
+                return load_snapshot(conn)
+
+        def connect() -> psycopg.Connection[Any]:
+            return connect_raw(database_url)
+
+        self.registry = RegistryCache(load, settings.registry_refresh.total_seconds())
+        self.source = MqttSource(
+            endpoint,
+            settings.mqtt_client_id,
+            subscriptions(settings.mqtt_topic_prefix, settings.mqtt_shared_group),
+            self._deliver,
+            protocol=settings.mqtt_protocol,
+            receive_maximum=settings.mqtt_receive_maximum,
+            session_expiry=settings.mqtt_session_expiry,
+            keepalive=settings.mqtt_keepalive,
+        )
+        self.writer = Writer(
+            writer_config(settings), connect, self.registry, self.source.ack, self.stats
+        )
+
+    def _deliver(self, message: Inbound) -> None:
+        # The source exists before the writer it feeds; resolve the writer at call time.
+        self.writer.put(message)
+
+    def start(self) -> None:
+        """Start writing, then start receiving."""
+        self.writer.start()
+        self.source.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop receiving, store and acknowledge what is in flight, disconnect."""
+        self.source.pause()
+        drained = self.writer.stop(timeout)
+        self.source.stop()
+        log.info(
+            "ingestor stopped: %d messages, %d readings stored, %d dead letters",
+            self.stats.messages,
+            self.stats.inserted,
+            self.stats.dead_letters,
+        )
+        return drained

@@ -1,0 +1,214 @@
+"""The single writer thread: bounded queue in, batched commits, acks only after commit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from smartpark.ingestion.contract import parse_message
+from smartpark.ingestion.registry_cache import RegistryCache
+from smartpark.ingestion.sequence import Observation
+from smartpark.ingestion.stats import IngestStats
+from smartpark.ingestion.types import Limits, ParseContext
+from smartpark.storage.readings import Batch, BatchResult, DeadLetterRow, store_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An MQTT message as received, with what is needed to acknowledge it later."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int
+    qos: int
+    dup: bool
+    epoch: int  # which connection delivered it; acks for older connections are not sent
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    """Batching and retry settings."""
+
+    batch_max_messages: int
+    batch_max_wait: float
+    queue_max_messages: int
+    retry_initial: float
+    retry_max: float
+    limits: Limits
+    prefix: str
+
+
+class Writer:
+    """Drains the queue into batches, stores each in one transaction, then acknowledges it."""
+
+    def __init__(
+        self,
+        config: WriterConfig,
+        connect: Callable[[], psycopg.Connection[Any]],
+        registry: RegistryCache,
+        ack: Callable[[list[Inbound]], None],
+        stats: IngestStats,
+    ) -> None:
+        self._config = config
+        self._connect = connect
+        self._registry = registry
+        self._ack = ack
+        self.stats = stats
+        self._queue: queue.Queue[Inbound] = queue.Queue(config.queue_max_messages)
+        self._stop = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._thread = threading.Thread(target=self._run, name="smartpark-writer", daemon=True)
+
+    def put(self, message: Inbound) -> None:
+        """Hand a message over; blocks when the queue is full (back-pressure on the broker)."""
+        self._queue.put(message)
+        self.stats.queue_depth = self._queue.qsize()
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Store and acknowledge everything queued, then stop; False if that did not finish."""
+        self._stop.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread runs."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch:
+                self._commit(batch)
+            elif self._stop.is_set():
+                break
+        if self._conn is not None:
+            self._conn.close()
+        log.info("writer stopped; queue drained")
+
+    def _collect(self) -> list[Inbound]:
+        """Up to batch_max_messages, waiting at most batch_max_wait after the first."""
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._config.batch_max_wait
+        while len(batch) < self._config.batch_max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0:
+                    batch.append(self._queue.get(timeout=remaining))
+                else:  # past the deadline: take only what is already waiting
+                    batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self.stats.queue_depth = self._queue.qsize()
+        return batch
+
+    def _commit(self, messages: list[Inbound]) -> None:
+        """Store with retries on operational errors; acknowledge only what was committed."""
+        delay = self._config.retry_initial
+        while True:
+            started = time.monotonic()
+            try:
+                result = self._store(messages)
+            except psycopg.OperationalError as exc:
+                self._drop_connection()
+                self.stats.retries += 1
+                log.warning(
+                    "database unavailable (%s); retrying %d messages in %.1fs",
+                    exc,
+                    len(messages),
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, self._config.retry_max)
+                continue
+            except psycopg.Error:
+                log.exception("batch of %d messages failed; storing them one by one", len(messages))
+                self._drop_connection()
+                result = self._store_isolated(messages)
+            self.stats.record(result, len(messages), time.monotonic() - started)
+            self._ack(messages)
+            return
+
+    def _store(self, messages: list[Inbound]) -> BatchResult:
+        return self._store_batch(self._build(messages))
+
+    def _store_isolated(self, messages: list[Inbound]) -> BatchResult:
+        """One transaction per message; a message that still fails is dead-lettered whole."""
+        total = BatchResult(0, 0, 0, 0, 0)
+        for message in messages:
+            try:
+                total += self._store([message])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                self._drop_connection()
+                reason = f"storage error: {exc}"
+                letter = DeadLetterRow(
+                    message.received_at, message.topic, reason, message.payload, None
+                )
+                total += self._store_batch(Batch(dead_letters=[letter]))
+        return total
+
+    def _store_batch(self, batch: Batch) -> BatchResult:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return store_batch(self._conn, batch, datetime.now(UTC))
+
+    def _build(self, messages: list[Inbound]) -> Batch:
+        """Parse every message into one Batch of readings, dead letters and device updates."""
+        batch = Batch()
+        ctx = ParseContext(self._registry.snapshot, self._config.limits, self._config.prefix)
+        for message in messages:
+            parsed = parse_message(message.topic, message.payload, ctx, message.received_at)
+            if parsed.device is None and self._registry.refresh_if_stale():
+                # A device imported a moment ago: look again with the fresh registry.
+                ctx = ParseContext(self._registry.snapshot, ctx.limits, ctx.prefix)
+                parsed = parse_message(message.topic, message.payload, ctx, message.received_at)
+            batch.readings.extend(parsed.readings)
+            for rejection in parsed.rejections:
+                batch.dead_letters.append(
+                    DeadLetterRow(
+                        message.received_at,
+                        message.topic,
+                        rejection.reason,
+                        message.payload,
+                        rejection.reading_index,
+                    )
+                )
+            if parsed.device is None:
+                continue
+            device_id = parsed.device.id
+            seen = batch.last_seen.get(device_id)
+            if seen is None or message.received_at > seen:
+                batch.last_seen[device_id] = message.received_at
+            if parsed.seq is not None:
+                batch.observations.append(Observation(device_id, parsed.seq, message.dup))
+            if parsed.status is not None:
+                batch.statuses.append((device_id, parsed.status, message.received_at))
+        return batch
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None

@@ -1,0 +1,174 @@
+"""Every table smartpark owns, in one place so Alembic sees them all (docs/schema.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UtcDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Park(Base):
+    """An industrial park; its time zone is how its people read times."""
+
+    __tablename__ = "park"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+
+
+class Enterprise(Base):
+    """A company operating inside a park."""
+
+    __tablename__ = "enterprise"
+    __table_args__ = (UniqueConstraint("park_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(String(64))
+
+
+class Metric(Base):
+    """A catalogue metric, synced from the catalogue file at start."""
+
+    __tablename__ = "metric"
+    id: Mapped[int] = mapped_column(SmallInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Device(Base):
+    """A meter or analyser; its status and sequence state are kept here."""
+
+    __tablename__ = "device"
+    __table_args__ = (UniqueConstraint("park_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64))
+    outlet: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), server_default="unknown")
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DeviceMetric(Base):
+    """Which metrics a device is registered to publish."""
+
+    __tablename__ = "device_metric"
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("device.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metric.id"), primary_key=True)
+
+
+class Reading(Base):
+    """One stored sample; the key makes a redelivered message a no-op (a hypertable on time)."""
+
+    __tablename__ = "reading"
+    __table_args__ = (CheckConstraint("flag IN ('N','F','M','S','D','C','T','B')", name="flag"),)
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    value: Mapped[float] = mapped_column(Double)
+    flag: Mapped[str] = mapped_column(String(1), server_default="N")
+
+
+class ReadingConflict(Base):
+    """A second, different value for an already stored (device, metric, time)."""
+
+    __tablename__ = "reading_conflict"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    metric_id: Mapped[int] = mapped_column(SmallInteger)
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    stored_value: Mapped[float] = mapped_column(Double)
+    stored_flag: Mapped[str] = mapped_column(String(1))
+    received_value: Mapped[float] = mapped_column(Double)
+    received_flag: Mapped[str] = mapped_column(String(1))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class DeadLetter(Base):
+    """A message or reading that could not be stored, with the reason."""
+
+    __tablename__ = "dead_letter"
+    __table_args__ = (Index("ix_dead_letter_received_at", "received_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    topic: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # Index of the rejected reading inside the message; NULL when the whole message was.
+    reading_index: Mapped[int | None] = mapped_column(Integer)
+    reprocessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DataQualityEvent(Base):
+    """A sequence gap, repeat or restart seen in a device's messages."""
+
+    __tablename__ = "data_quality_event"
+    __table_args__ = (
+        Index("ix_data_quality_event_device", "device_id", "detected_at"),
+        CheckConstraint("kind IN ('seq_gap','seq_repeat','seq_reset')", name="kind"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seq_from: Mapped[int] = mapped_column(BigInteger)
+    seq_to: Mapped[int] = mapped_column(BigInteger)
+    # For a gap: how many of the missing sequence numbers arrived later (late uploads).
+    filled: Mapped[int] = mapped_column(Integer, server_default="0")
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class DeviceStatusEvent(Base):
+    """Every online/offline transition a device reported."""
+
+    __tablename__ = "device_status_event"
+    __table_args__ = (Index("ix_device_status_event_device", "device_id", "received_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

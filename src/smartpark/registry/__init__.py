@@ -1,0 +1,1 @@
+"""The device registry: parks, enterprises and devices, imported from YAML."""

@@ -1,0 +1,1 @@
+"""Storage: every SQL statement smartpark runs lives in this package."""

@@ -1,0 +1,224 @@
+"""The ingestion write path: one transaction per batch, COPY in, duplicates made no-ops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from smartpark.ingestion.sequence import Gap, Observation, Outcome, track
+from smartpark.ingestion.types import Reading
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS incoming_reading (
+    device_id integer, metric_id smallint, time timestamptz, value double precision, flag text
+) ON COMMIT DELETE ROWS
+"""
+_INSERT = """
+INSERT INTO reading (device_id, metric_id, time, value, flag)
+SELECT device_id, metric_id, time, value, flag FROM incoming_reading
+ON CONFLICT (device_id, metric_id, time) DO NOTHING
+"""
+# Runs after _INSERT in the same transaction: rows just inserted match themselves and are
+# filtered out by IS DISTINCT FROM, so only pre-existing, different values remain.
+_CONFLICTS = """
+INSERT INTO reading_conflict
+    (device_id, metric_id, time, stored_value, stored_flag, received_value, received_flag)
+SELECT r.device_id, r.metric_id, r.time, r.value, r.flag, i.value, i.flag
+FROM incoming_reading i
+JOIN reading r USING (device_id, metric_id, time)
+WHERE (r.value, r.flag) IS DISTINCT FROM (i.value, i.flag)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """A dead letter waiting to be stored."""
+
+    received_at: datetime
+    topic: str
+    reason: str
+    payload: bytes
+    reading_index: int | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one commit stores, gathered from many messages."""
+
+    readings: list[Reading] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    statuses: list[tuple[int, str, datetime]] = field(default_factory=list)
+    last_seen: dict[int, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a committed batch did."""
+
+    inserted: int
+    duplicates: int
+    conflicts: int
+    dead_letters: int
+    sequence_events: int
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.conflicts + other.conflicts,
+            self.dead_letters + other.dead_letters,
+            self.sequence_events + other.sequence_events,
+        )
+
+
+def store_batch(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchResult:
+    """Store a batch and commit; on any error the transaction is rolled back and re-raised."""
+    try:
+        result = _store(conn, batch, now)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return result
+
+
+def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchResult:
+    unique, in_batch_conflicts = _dedupe(batch.readings)
+    inserted = conflicts = 0
+    with conn.cursor() as cur:
+        if unique:
+            cur.execute(_STAGING)
+            with cur.copy(
+                "COPY incoming_reading (device_id, metric_id, time, value, flag) FROM STDIN"
+            ) as copy:
+                for r in unique:
+                    copy.write_row((r.device_id, r.metric_id, r.time, r.value, r.flag))
+            cur.execute(_INSERT)
+            inserted = cur.rowcount
+            if inserted < len(unique):
+                cur.execute(_CONFLICTS)
+                conflicts = cur.rowcount
+        if in_batch_conflicts:
+            cur.executemany(
+                "INSERT INTO reading_conflict (device_id, metric_id, time, stored_value, "
+                "stored_flag, received_value, received_flag) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (a.device_id, a.metric_id, a.time, a.value, a.flag, b.value, b.flag)
+                    for a, b in in_batch_conflicts
+                ],
+            )
+            conflicts += len(in_batch_conflicts)
+        if batch.dead_letters:
+            with cur.copy(
+                "COPY dead_letter (received_at, topic, reason, payload, reading_index) FROM STDIN"
+            ) as copy:
+                for d in batch.dead_letters:
+                    copy.write_row((d.received_at, d.topic, d.reason, d.payload, d.reading_index))
+        # Device rows last, locked in id order: the lock is held only until the commit
+        # that follows, so ingestors sharing a subscription barely wait for each other.
+        events = _update_devices(cur, batch, now)
+    # Every reading not inserted is either a conflict (different value) or a duplicate.
+    duplicates = len(batch.readings) - inserted - conflicts
+    return BatchResult(inserted, duplicates, conflicts, len(batch.dead_letters), events)
+
+
+def _dedupe(readings: list[Reading]) -> tuple[list[Reading], list[tuple[Reading, Reading]]]:
+    """First reading per key; later different values of the same key are conflicts."""
+    first: dict[tuple[int, int, datetime], Reading] = {}
+    conflicts = []
+    for r in readings:
+        key = (r.device_id, r.metric_id, r.time)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = r
+        elif (seen.value, seen.flag) != (r.value, r.flag):
+            conflicts.append((seen, r))
+    return list(first.values()), conflicts
+
+
+def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> int:
+    devices = sorted(set(batch.last_seen) | {s[0] for s in batch.statuses})
+    if not devices:
+        return 0
+    rows = cur.execute(
+        "SELECT id, last_seq FROM device WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (devices,)
+    ).fetchall()
+    events = 0
+    if batch.observations:
+        outcome = track(
+            {device_id: last for device_id, last in rows},
+            _open_gaps(cur, sorted({o.device_id for o in batch.observations})),
+            batch.observations,
+        )
+        events = _write_sequence(cur, outcome, now)
+    if batch.last_seen:
+        seen_ids, seen_at = zip(*sorted(batch.last_seen.items()), strict=True)
+        cur.execute(
+            "UPDATE device d SET last_seen_at = GREATEST(d.last_seen_at, s.at) "
+            "FROM unnest(%s::int[], %s::timestamptz[]) AS s(id, at) WHERE d.id = s.id",
+            (list(seen_ids), list(seen_at)),
+        )
+    for device_id, status, at in batch.statuses:
+        # Only transitions are events: a retained status seen again on reconnect is not one.
+        changed = cur.execute(
+            "UPDATE device SET status = %s, status_at = %s "
+            "WHERE id = %s AND status IS DISTINCT FROM %s RETURNING id",
+            (status, at, device_id, status),
+        ).fetchone()
+        if changed:
+            cur.execute(
+                "INSERT INTO device_status_event (device_id, status, received_at) "
+                "VALUES (%s, %s, %s)",
+                (device_id, status, at),
+            )
+    return events
+
+
+def _open_gaps(cur: psycopg.Cursor[Any], devices: list[int]) -> dict[int, list[Gap]]:
+    gaps: dict[int, list[Gap]] = {}
+    for gid, device_id, seq_from, seq_to, filled in cur.execute(
+        "SELECT id, device_id, seq_from, seq_to, filled FROM data_quality_event "
+        "WHERE kind = 'seq_gap' AND device_id = ANY(%s) AND filled < seq_to - seq_from + 1 "
+        "ORDER BY id",
+        (devices,),
+    ):
+        gaps.setdefault(device_id, []).append(Gap(device_id, seq_from, seq_to, filled, gid))
+    return gaps
+
+
+def _write_sequence(cur: psycopg.Cursor[Any], outcome: Outcome, now: datetime) -> int:
+    if outcome.last_seq:
+        ids, seqs = zip(*sorted(outcome.last_seq.items()), strict=True)
+        cur.execute(
+            "UPDATE device d SET last_seq = s.seq "
+            "FROM unnest(%s::int[], %s::bigint[]) AS s(id, seq) WHERE d.id = s.id",
+            (list(ids), list(seqs)),
+        )
+    new_rows = [
+        (
+            g.device_id,
+            "seq_gap",
+            now,
+            g.seq_from,
+            g.seq_to,
+            g.filled,
+            orjson.dumps({"missing": g.size}).decode(),
+        )
+        for g in outcome.gaps
+        if g.id is None
+    ] + [(e.device_id, e.kind, now, e.seq_from, e.seq_to, 0, None) for e in outcome.events]
+    if new_rows:
+        cur.executemany(
+            "INSERT INTO data_quality_event (device_id, kind, detected_at, seq_from, seq_to, "
+            "filled, detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            new_rows,
+        )
+    filled = [(g.filled, g.id) for g in outcome.gaps if g.id is not None]
+    if filled:
+        cur.executemany("UPDATE data_quality_event SET filled = %s WHERE id = %s", filled)
+    return len(new_rows)
