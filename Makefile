@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## make run: the whole system on the embedded default (no services needed)
 run: $(STAMP)
-	$(BIN)/smartpark run
+	$(BIN)/smartpark run --registry examples/registry.yaml
 
 ## make services: TimescaleDB and Mosquitto for the test suite (idempotent)
 services:

@@ -104,6 +104,8 @@ def upgrade() -> None:
         sa.Column("status_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_seq", sa.BigInteger(), nullable=True),
+        sa.Column("last_seq_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_seq", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["enterprise_id"],
             ["enterprise.id"],

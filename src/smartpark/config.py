@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartpark.errors import ConfigurationError
@@ -91,6 +91,25 @@ class Settings(BaseSettings):
     extra_metrics_file: Path | None = None
     log_level: str = "INFO"
 
+    @field_validator(
+        "max_reading_age",
+        "max_clock_skew",
+        "batch_max_wait",
+        "retry_initial",
+        "retry_max",
+        "registry_refresh",
+        mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # Plain numbers are seconds ("0.05"); ISO 8601 durations ("P90D") also work.
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except ValueError:
+                return value
+        return value
+
     @field_validator("timescaledb")
     @classmethod
     def _check_timescaledb(cls, value: str) -> str:
@@ -112,5 +131,11 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings read once from the environment."""
-    return Settings()
+    """Settings read once from the environment; a bad value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SMARTPARK_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -90,6 +90,8 @@ class Device(Base):
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_seq_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DeviceMetric(Base):

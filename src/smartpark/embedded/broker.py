@@ -11,9 +11,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` when it is free on 127.0.0.1, else any free port."""
-    for candidate in ([preferred] if preferred else []) + [0]:
+def free_port(*preferred: int) -> int:
+    """The first of `preferred` that is free on 127.0.0.1, else any free port."""
+    for candidate in (*preferred, 0):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", candidate))

@@ -71,6 +71,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         """Connect in the background; paho's loop thread reconnects after any loss."""
@@ -115,19 +116,27 @@ class MqttSource:
         log.info(
             "connected to %s (session present: %s)", self._endpoint.url(), flags.session_present
         )
-        options = SubscribeOptions(qos=1, retainHandling=1) if self._v5 else None
-        for topic in self._topics:
-            if options is not None:
-                client.subscribe(topic, options=options)
-            else:
-                client.subscribe(topic, qos=1)
         self.connected.set()
+        # Subscribe on every connect: a broker that lost our session (or a first start)
+        # needs it, and for a kept session it is a no-op. MQTT 5's retain handling 1
+        # skips retained status messages when the subscription already existed.
+        options: Any = SubscribeOptions(qos=1, retainHandling=1) if self._v5 else 1
+        client.subscribe([(topic, options) for topic in self._topics])
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("broker refused subscriptions %s: %s", self._topics, failed)
+            return
         self.subscribed.set()
 
     def _on_disconnect(
         self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if self._accepting:
             log.warning("disconnected from %s (%s); reconnecting", self._endpoint.url(), reason)
 

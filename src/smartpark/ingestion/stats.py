@@ -20,6 +20,7 @@ class IngestStats:
     sequence_events: int = 0
     retries: int = 0
     queue_depth: int = 0
+    max_queue_depth: int = 0
     last_batch_seconds: float = 0.0
     last_batch_size: int = 0
 

@@ -74,7 +74,9 @@ class Writer:
     def put(self, message: Inbound) -> None:
         """Hand a message over; blocks when the queue is full (back-pressure on the broker)."""
         self._queue.put(message)
-        self.stats.queue_depth = self._queue.qsize()
+        depth = self._queue.qsize()
+        self.stats.queue_depth = depth
+        self.stats.max_queue_depth = max(self.stats.max_queue_depth, depth)
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -202,7 +204,8 @@ class Writer:
             if seen is None or message.received_at > seen:
                 batch.last_seen[device_id] = message.received_at
             if parsed.seq is not None:
-                batch.observations.append(Observation(device_id, parsed.seq, message.dup))
+                latest = max((r.time for r in parsed.readings), default=None)
+                batch.observations.append(Observation(device_id, parsed.seq, message.dup, latest))
             if parsed.status is not None:
                 batch.statuses.append((device_id, parsed.status, message.received_at))
         return batch

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from smartpark.ingestion.sequence import Gap, Observation, Outcome, track
+from smartpark.ingestion.sequence import Gap, Observation, Outcome, SeqState, track
 from smartpark.ingestion.types import Reading
 
 _STAGING = """
@@ -146,12 +146,14 @@ def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> in
     if not devices:
         return 0
     rows = cur.execute(
-        "SELECT id, last_seq FROM device WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (devices,)
+        "SELECT id, last_seq, last_seq_time, first_seq FROM device WHERE id = ANY(%s) "
+        "ORDER BY id FOR UPDATE",
+        (devices,),
     ).fetchall()
     events = 0
     if batch.observations:
         outcome = track(
-            {device_id: last for device_id, last in rows},
+            {device_id: SeqState(last, at, first) for device_id, last, at, first in rows},
             _open_gaps(cur, sorted({o.device_id for o in batch.observations})),
             batch.observations,
         )
@@ -192,12 +194,19 @@ def _open_gaps(cur: psycopg.Cursor[Any], devices: list[int]) -> dict[int, list[G
 
 
 def _write_sequence(cur: psycopg.Cursor[Any], outcome: Outcome, now: datetime) -> int:
-    if outcome.last_seq:
-        ids, seqs = zip(*sorted(outcome.last_seq.items()), strict=True)
+    if outcome.states:
+        ids = list(outcome.states)
+        states = list(outcome.states.values())
         cur.execute(
-            "UPDATE device d SET last_seq = s.seq "
-            "FROM unnest(%s::int[], %s::bigint[]) AS s(id, seq) WHERE d.id = s.id",
-            (list(ids), list(seqs)),
+            "UPDATE device d SET last_seq = s.last, last_seq_time = s.at, first_seq = s.first "
+            "FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], %s::bigint[]) "
+            "AS s(id, last, at, first) WHERE d.id = s.id",
+            (
+                ids,
+                [s.last for s in states],
+                [s.last_time for s in states],
+                [s.first for s in states],
+            ),
         )
     new_rows = [
         (
