@@ -13,16 +13,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make run: the whole system on the embedded default (no services needed)
+DEMO := simulator/scenarios/demo-park.yaml
 run: $(STAMP)
-	$(BIN)/smartpark run --registry examples/registry.yaml
+	mkdir -p .smartpark
+	$(BIN)/smartpark-sim registry $(DEMO) > .smartpark/demo-registry.yaml
+	$(BIN)/smartpark run --registry .smartpark/demo-registry.yaml --simulate $(DEMO)
 
 ## make services: TimescaleDB and Mosquitto for the test suite (idempotent)
 services:
 	bash deploy/install-services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests simulator
+	$(BIN)/ruff format --check src tests simulator
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

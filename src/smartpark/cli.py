@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from smartpark.config import MqttEndpoint, Settings, get_settings
 from smartpark.db import libpq_url, make_engine, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
 from smartpark.errors import SmartparkError
+from smartpark.ingestion.service import Ingestor
 from smartpark.registry.schema import load_registry_file
 from smartpark.storage.migrate import upgrade
 from smartpark.storage.registry import import_registry, sync_metrics
@@ -74,11 +77,22 @@ def _broker(settings: Settings) -> tuple[Settings, MqttEndpoint, EmbeddedBroker 
     return settings, MqttEndpoint.parse(broker.url), broker
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(ingestor: Ingestor) -> bool:
+    """Wait for SIGTERM/SIGINT; False if the writer died first (exit non-zero)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(1.0):
+        if not ingestor.writer.alive:
+            return False
+    return True
+
+
+def _ingestor(settings: Settings, engine: Engine, url: str, endpoint: MqttEndpoint) -> Ingestor:
+    try:
+        return Ingestor(settings, engine, url, endpoint)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
 
 
 def _fail(exc: SmartparkError) -> typer.Exit:
@@ -146,31 +160,33 @@ def devices_import(file: Annotated[Path, typer.Argument(help="Registry YAML file
 @app.command()
 def ingest() -> None:
     """Run the ingestor until SIGTERM/SIGINT, then flush, acknowledge and exit 0."""
-    from smartpark.ingestion.service import Ingestor
-
     settings = _settings()
     try:
         engine, url = _engine(settings)
         settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
         raise _fail(exc) from exc
-    ingestor = Ingestor(settings, engine, url, endpoint)
+    ingestor = _ingestor(settings, engine, url, endpoint)
     ingestor.start()
     log.info("ingesting from %s", endpoint.url())
-    _wait_for_signal()
+    healthy = _wait_for_signal(ingestor)
     drained = ingestor.stop()
     if broker is not None:
         broker.stop()
-    raise typer.Exit(0 if drained else 1)
+    raise typer.Exit(0 if healthy and drained else 1)
 
 
 @app.command()
 def run(
     registry: Annotated[Path | None, typer.Option(help="Registry YAML to import at start")] = None,
+    simulate: Annotated[
+        Path | None, typer.Option(help="Run the park simulator on this scenario against the broker")
+    ] = None,
+    backfill_days: Annotated[
+        float, typer.Option(help="With --simulate: history to backfill before going live")
+    ] = 3.0,
 ) -> None:
     """The whole system on the embedded default (or on configured services)."""
-    from smartpark.ingestion.service import Ingestor
-
     settings = _settings()
     try:
         engine, url = _engine(settings)
@@ -182,7 +198,7 @@ def run(
         settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
         raise _fail(exc) from exc
-    ingestor = Ingestor(settings, engine, url, endpoint)
+    ingestor = _ingestor(settings, engine, url, endpoint)
     ingestor.start()
     typer.echo(
         f"smartpark is running.\n"
@@ -192,10 +208,34 @@ def run(
         f"  database: {engine.url.render_as_string(hide_password=True)}\n"
         f"  stop with Ctrl-C"
     )
-    _wait_for_signal()
+    simulator = _start_simulator(simulate, endpoint, settings, backfill_days)
+    healthy = _wait_for_signal(ingestor)
+    if simulator is not None:
+        simulator.terminate()
+        simulator.wait(30)
     ingestor.stop()
     if broker is not None:
         broker.stop()
+    raise typer.Exit(0 if healthy else 1)
+
+
+def _start_simulator(
+    scenario: Path | None, endpoint: MqttEndpoint, settings: Settings, backfill_days: float
+) -> subprocess.Popen[bytes] | None:
+    """The park simulator as a separate process speaking only MQTT, resuming its devices'
+    state from the data directory so a restart uploads the gap instead of repeating history."""
+    if scenario is None:
+        return None
+    hours = max(int(backfill_days * 24), 0)
+    command = [
+        sys.executable, "-m", "smartpark_sim", "run", str(scenario),
+        "--broker", endpoint.url(), "--backfill", f"-{hours}h..now", "--follow",
+        "--state", str(settings.data_dir / f"sim-state-{scenario.stem}.json"),
+    ]  # fmt: skip
+    if settings.mqtt_protocol == "3.1.1":
+        command.append("--mqtt3")
+    typer.echo(f"  simulator: {scenario.name}, {hours} h of history, then live")
+    return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from smartpark.ingestion.registry_cache import RegistryCache
 from smartpark.ingestion.stats import IngestStats
 from smartpark.ingestion.types import Limits, Registry
 from smartpark.ingestion.writer import Inbound, Writer, WriterConfig
+from smartpark.storage.migrate import check_schema
 from smartpark.storage.registry import load_snapshot
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Ingestor:
     def __init__(
         self, settings: Settings, engine: Engine, database_url: str, endpoint: MqttEndpoint
     ) -> None:
+        check_schema(engine)
         self.stats = IngestStats()
         self._engine = engine
 

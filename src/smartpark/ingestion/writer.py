@@ -68,6 +68,7 @@ class Writer:
         self.stats = stats
         self._queue: queue.Queue[Inbound] = queue.Queue(config.queue_max_messages)
         self._stop = threading.Event()
+        self.failed = False
         self._conn: psycopg.Connection[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="smartpark-writer", daemon=True)
 
@@ -94,14 +95,24 @@ class Writer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        while True:
-            batch = self._collect()
-            if batch:
-                self._commit(batch)
-            elif self._stop.is_set():
-                break
-        if self._conn is not None:
-            self._conn.close()
+        try:
+            while True:
+                batch = self._collect()
+                if batch:
+                    self._commit(batch)
+                elif self._stop.is_set():
+                    break
+        except BaseException:
+            # Unacknowledged messages stay with the broker; the process must exit so that a
+            # supervisor restarts it rather than leave a consumer that no longer consumes.
+            log.critical(
+                "writer thread failed; nothing after the last commit was acknowledged",
+                exc_info=True,
+            )
+            self.failed = True
+            raise
+        finally:
+            self._drop_connection()
         log.info("writer stopped; queue drained")
 
     def _collect(self) -> list[Inbound]:
