@@ -207,7 +207,7 @@ def test_a_backfilled_day_reconciles_exactly(
         ).stdout
     )
     with fresh_database(True, registry) as db:
-        ingestor_factory(db, mosquitto.url)
+        ingestor = ingestor_factory(db, mosquitto.url)
         manifest_path = tmp_path / "manifest.json"
         subprocess.run(
             [
@@ -236,6 +236,7 @@ def test_a_backfilled_day_reconciles_exactly(
             timeout=30,
         )
         _reconcile(db, manifest)
+        ingestor.stop()
 
 
 def _reconcile(db: Database, manifest: dict[str, Any]) -> None:
@@ -298,3 +299,139 @@ def _reconcile(db: Database, manifest: dict[str, Any]) -> None:
         )
     ]
     assert statuses == ["online", "offline", "online"]
+
+
+def _registry_db(scenario: Path, tmp_path: Path) -> Any:
+    registry = tmp_path / f"{scenario.stem}-registry.yaml"
+    out = subprocess.run(
+        [sys.executable, "-m", "smartpark_sim", "registry", str(scenario)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    registry.write_text(out.stdout)
+    return fresh_database(True, registry)
+
+
+def test_accelerated_live_mode(mosquitto: Mosquitto, ingestor_factory: Any, tmp_path: Path) -> None:
+    """--speed 600 --duration 10m: ten simulated minutes in about a second of real time."""
+    with _registry_db(DEMO, tmp_path) as db:
+        ingestor = ingestor_factory(db, mosquitto.url)
+        manifest_path = tmp_path / "live.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smartpark_sim",
+                "run",
+                str(DEMO),
+                "--broker",
+                mosquitto.url,
+                "--speed",
+                "600",
+                "--duration",
+                "10m",
+                "--manifest",
+                str(manifest_path),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        manifest = orjson.loads(manifest_path.read_bytes())
+        devices = [d for _, d in load_scenario(DEMO).devices()]
+        per_minute = sum(1 for d in devices if d.interval == 60)
+        # 10 simulated minutes: each one-minute device sends 10 messages (15-minute ones 0 or 1).
+        sent = sum(d["messages"] for d in manifest["devices"].values())
+        assert per_minute * 10 <= sent <= per_minute * 10 + len(devices) - per_minute
+        wait_until(
+            lambda: db.scalar("SELECT count(*) FROM reading") == manifest["expected"]["readings"],
+            timeout=60,
+        )
+        ingestor.stop()
+
+
+def test_broker_restart_during_a_backfill_loses_nothing(
+    mosquitto: Mosquitto, ingestor_factory: Any, tmp_path: Path
+) -> None:
+    """Devices buffer while the broker is down and send after reconnecting; smartpark's
+    session was persisted by the broker. Everything published arrives."""
+    with _registry_db(DEMO, tmp_path) as db:
+        ingestor = ingestor_factory(db, mosquitto.url, mqtt_client_id="sim-outage")
+        manifest_path = tmp_path / "outage.json"
+        sim = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smartpark_sim",
+                "run",
+                str(DEMO),
+                "--broker",
+                mosquitto.url,
+                "--backfill",
+                "-12h..now",
+                "--manifest",
+                str(manifest_path),
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: db.scalar("SELECT count(*) FROM reading") > 10_000, timeout=60)
+        mosquitto.restart()
+        assert sim.wait(180) == 0
+        manifest = orjson.loads(manifest_path.read_bytes())
+        expected = manifest["expected"]
+        wait_until(
+            lambda: db.scalar("SELECT count(*) FROM reading") == expected["readings"], timeout=120
+        )
+        counts = {
+            (d, m): c
+            for d, m, c in db.rows(
+                "SELECT device, metric, count(*) FROM reading_view GROUP BY 1, 2"
+            )
+        }
+        assert counts == {
+            (d, m): t["count"]
+            for d, dev in manifest["devices"].items()
+            for m, t in dev["metrics"].items()
+        }
+        assert db.scalar("SELECT count(*) FROM reading_conflict") == 0
+        ingestor.stop()
+
+
+def test_load_mode_reports_its_rate_and_reconciles(
+    mosquitto: Mosquitto, ingestor_factory: Any, tmp_path: Path
+) -> None:
+    scenario = ROOT / "simulator" / "scenarios" / "load.yaml"
+    with _registry_db(scenario, tmp_path) as db:
+        ingestor = ingestor_factory(db, mosquitto.url)
+        manifest_path = tmp_path / "load.json"
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smartpark_sim",
+                "load",
+                str(scenario),
+                "--broker",
+                mosquitto.url,
+                "--rate",
+                "1000",
+                "--duration",
+                "3s",
+                "--processes",
+                "2",
+                "--manifest",
+                str(manifest_path),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "msg/s achieved (target 1,000)" in out.stdout
+        manifest = orjson.loads(manifest_path.read_bytes())
+        assert manifest["load"]["messages"] == 3000
+        assert manifest["expected"]["readings"] == 15000
+        wait_until(lambda: db.scalar("SELECT count(*) FROM reading") == 15000, timeout=60)
+        assert db.scalar("SELECT count(DISTINCT device) FROM reading_view") == 2000
+        ingestor.stop()

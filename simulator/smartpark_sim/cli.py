@@ -18,7 +18,7 @@ from smartpark_sim.engine import Engine
 from smartpark_sim.manifest import Manifest
 from smartpark_sim.publisher import Fleet
 from smartpark_sim.runner import floor_minute, parse_range, run
-from smartpark_sim.scenario import ScenarioError, load_scenario
+from smartpark_sim.scenario import ScenarioError, load_scenario, parse_duration
 
 app = typer.Typer(
     help="A simulated smart industrial park speaking smartpark's MQTT contract.",
@@ -78,16 +78,17 @@ def run_command(
     try:
         if backfill:
             t_from, t_to = parse_range(backfill, now)
+        elif speed > 1:
+            # Accelerated: start in the past so the clock reaches the present at the end of
+            # --duration (or after a day), and runs at real time from then on.
+            ahead = parse_duration(duration) if duration else timedelta(days=1)
+            t_from, t_to = now - ahead * speed / (speed - 1), None
         else:
             t_from, t_to = now, None
         if saved:
             # Pick up where the previous run stopped, as loggers upload what they buffered.
             t_from = max(t_from, datetime.fromisoformat(saved["until"]) + timedelta(seconds=1))
-        end = None
-        if duration:
-            from smartpark_sim.scenario import parse_duration
-
-            end = t_from + parse_duration(duration)
+        end = t_from + parse_duration(duration) if duration else None
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -126,6 +127,37 @@ def run_command(
         )
         state.write_text(json.dumps({"until": last.isoformat(), "devices": engine.snapshot()}))
     typer.echo(f"published {sent} messages from {len(engine.devices)} devices", err=True)
+
+
+@app.command()
+def load(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (e.g. scenarios/load.yaml)")],
+    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    rate: Annotated[float, typer.Option(help="Target messages per second, all processes")] = 1000.0,
+    duration: Annotated[str, typer.Option(help="How long to publish (e.g. 60s)")] = "10s",
+    processes: Annotated[int, typer.Option(min=1, help="Publisher processes")] = 1,
+    connections: Annotated[int, typer.Option(min=1, help="MQTT connections per process")] = 2,
+    manifest: Annotated[Path | None, typer.Option(help="Write the merged manifest (JSON)")] = None,
+) -> None:
+    """Publish the fleet at a target rate; prints the rate actually achieved."""
+    from urllib.parse import urlsplit
+
+    from smartpark_sim.load import run_load
+
+    _scenario(scenario)
+    parts = urlsplit(broker)
+    seconds = parse_duration(duration).total_seconds()
+    address = (parts.hostname or "127.0.0.1", parts.port or 1883)
+    result = run_load(
+        scenario, address, rate=rate, duration=seconds, processes=processes, connections=connections
+    )
+    if manifest:
+        manifest.write_text(json.dumps(result, indent=2))
+    stats = result["load"]
+    typer.echo(
+        f"published {stats['messages']} messages in {stats['seconds']:.1f} s: "
+        f"{stats['achieved_rate']:,.0f} msg/s achieved (target {rate:,.0f})"
+    )
 
 
 def main() -> None:

@@ -76,7 +76,10 @@ def run(
         while held and held[0][0] <= until:
             _, _, item = heapq.heappop(held)
             if live_from is not None and item.send_at > live_from:
-                delay = (item.send_at - live_from).total_seconds() / speed - (clock() - wall0)
+                paced = (item.send_at - live_from).total_seconds() / speed - (clock() - wall0)
+                # Simulated time never overtakes the present: devices do not send the future.
+                present = (item.send_at - datetime.now(UTC)).total_seconds()
+                delay = max(paced, present)
                 if delay > 0 and stop.wait(delay):
                     return
             fleet.send(item)

@@ -132,13 +132,41 @@ class ParkSpec(_Strict):
         return value
 
 
+class FleetSpec(_Strict):
+    """Many identical devices for load runs, expanded into enterprises `{prefix}-NN`."""
+
+    prefix: str = "load"
+    enterprises: int = Field(ge=1)
+    devices_per_enterprise: int = Field(ge=1)
+    device: DeviceSpec  # its id is the device-name prefix
+    industry: str = "load"
+
+
 class Scenario(_Strict):
     """A whole scenario file."""
 
     park: ParkSpec
     seed: int = 1
-    enterprises: list[EnterpriseSpec]
+    enterprises: list[EnterpriseSpec] = Field(default_factory=list)
+    fleet: FleetSpec | None = None
     faults: list[FaultSpec] = Field(default_factory=list)
+
+    def model_post_init(self, _context: Any) -> None:
+        """Expand a fleet into concrete enterprises and devices."""
+        if self.fleet is None:
+            return
+        f = self.fleet
+        for e in range(f.enterprises):
+            ent_id = f"{f.prefix}-{e:03d}"
+            devices = [
+                f.device.model_copy(update={"id": f"{ent_id}-{f.device.id}-{d:04d}"})
+                for d in range(f.devices_per_enterprise)
+            ]
+            self.enterprises.append(
+                EnterpriseSpec(
+                    id=ent_id, name=f"Load enterprise {e}", industry=f.industry, devices=devices
+                )
+            )
 
     def devices(self) -> list[tuple[EnterpriseSpec, DeviceSpec]]:
         """Every device with its enterprise, in file order."""
