@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -174,3 +175,55 @@ class DeviceStatusEvent(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RollupDirty(Base):
+    """An hour of one device's metric whose rollup must be recomputed (late data included)."""
+
+    __tablename__ = "rollup_dirty"
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+
+
+class RollupHour(Base):
+    """Hourly aggregate per device and metric; N and S (manual) samples kept apart."""
+
+    __tablename__ = "rollup_hour"
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)  # every flag
+    n_normal: Mapped[int] = mapped_column(Integer)  # flag N
+    sum_normal: Mapped[float | None] = mapped_column(Double)
+    min_normal: Mapped[float | None] = mapped_column(Double)
+    max_normal: Mapped[float | None] = mapped_column(Double)
+    n_manual: Mapped[int] = mapped_column(Integer)  # flag S
+    sum_manual: Mapped[float | None] = mapped_column(Double)
+    min_manual: Mapped[float | None] = mapped_column(Double)
+    max_manual: Mapped[float | None] = mapped_column(Double)
+    # Counters: consumption in the hour (from the last reading before it), resets seen.
+    consumed: Mapped[float | None] = mapped_column(Double)
+    resets: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_value: Mapped[float | None] = mapped_column(Double)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class RollupDay(Base):
+    """Daily aggregate per device and metric over the park's local calendar day."""
+
+    __tablename__ = "rollup_day"
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer)  # hourly rollups present
+    samples: Mapped[int] = mapped_column(Integer)
+    n_normal: Mapped[int] = mapped_column(Integer)
+    sum_normal: Mapped[float | None] = mapped_column(Double)
+    min_normal: Mapped[float | None] = mapped_column(Double)
+    max_normal: Mapped[float | None] = mapped_column(Double)
+    n_manual: Mapped[int] = mapped_column(Integer)
+    sum_manual: Mapped[float | None] = mapped_column(Double)
+    consumed: Mapped[float | None] = mapped_column(Double)
+    resets: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())

@@ -22,6 +22,23 @@ INSERT INTO reading (device_id, metric_id, time, value, flag)
 SELECT device_id, metric_id, time, value, flag FROM incoming_reading
 ON CONFLICT (device_id, metric_id, time) DO NOTHING
 """
+# Hours whose rollups must be recomputed; a counter's next hour too, since its first delta
+# starts from the last reading of this one. Buckets are UTC hours (date_bin, not date_trunc,
+# which would follow the session's time zone).
+_MARK_DIRTY = """
+INSERT INTO rollup_dirty (device_id, metric_id, bucket)
+SELECT DISTINCT i.device_id, i.metric_id, b.bucket
+FROM incoming_reading i
+JOIN metric m ON m.id = i.metric_id
+CROSS JOIN LATERAL (VALUES
+    (date_bin('1 hour', i.time, timestamptz '2000-01-01 00:00+00')),
+    (CASE WHEN m.kind = 'counter'
+          THEN date_bin('1 hour', i.time, timestamptz '2000-01-01 00:00+00') + interval '1 hour'
+     END)
+) AS b(bucket)
+WHERE b.bucket IS NOT NULL
+ON CONFLICT DO NOTHING
+"""
 # Runs after _INSERT in the same transaction: rows just inserted match themselves and are
 # filtered out by IS DISTINCT FROM, so only pre-existing, different values remain.
 _CONFLICTS = """
@@ -100,6 +117,7 @@ def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchR
                     copy.write_row((r.device_id, r.metric_id, r.time, r.value, r.flag))
             cur.execute(_INSERT)
             inserted = cur.rowcount
+            cur.execute(_MARK_DIRTY)
             if inserted < len(unique):
                 cur.execute(_CONFLICTS)
                 conflicts = cur.rowcount
