@@ -1,0 +1,1 @@
+"""Scheduled checks: recycling ratios, emission concentrations and amounts, carbon, data health."""
