@@ -17,7 +17,8 @@ DEMO := simulator/scenarios/demo-park.yaml
 run: $(STAMP)
 	mkdir -p .smartpark
 	$(BIN)/smartpark-sim registry $(DEMO) > .smartpark/demo-registry.yaml
-	$(BIN)/smartpark run --registry .smartpark/demo-registry.yaml --simulate $(DEMO)
+	$(BIN)/smartpark run --registry .smartpark/demo-registry.yaml --simulate $(DEMO) \
+		--checks-config examples/checks-demo-park.yaml
 
 ## make services: TimescaleDB and Mosquitto for the test suite (idempotent)
 services:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from smartpark.checks.config import Validity
@@ -92,19 +90,12 @@ def test_mass_from_concentration_and_flow() -> None:
 
 
 def test_permit_pace_warns_before_the_breach() -> None:
-    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
-    day10 = datetime(2026, 11, 11, tzinfo=UTC)  # a third of the month
-    # 9 t used in a third of the month projects 27 t against 25 t
-    warn = permit_pace(9, 25, start=start, end=end, now=day10, warn_at_pace=1.0, coverage=1.0)
+    # 9 t in the first third of the period (240 of 720 hours) projects 27 t against 25 t
+    warn = permit_pace(9, 25, 240 / 720, 1.0, 1.0)
     assert warn.status is Status.WARNING and warn.note == "on pace for 27.0 t of 25.0 t"
-    ok = permit_pace(8, 25, start=start, end=end, now=day10, warn_at_pace=1.0, coverage=1.0)
-    assert ok.status is Status.OK  # 24 t projected
-    assert (
-        permit_pace(
-            25.1, 25, start=start, end=end, now=day10, warn_at_pace=1.0, coverage=1.0
-        ).status
-        is Status.VIOLATION
-    )
+    assert permit_pace(8, 25, 240 / 720, 1.0, 1.0).status is Status.OK  # 24 t projected
+    assert permit_pace(9, 25, 240 / 720, 1.1, 1.0).status is Status.OK  # warn only above 27.5 t
+    assert permit_pace(25.1, 25, 240 / 720, 1.0, 1.0).status is Status.VIOLATION
 
 
 def test_hysteresis() -> None:

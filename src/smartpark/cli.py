@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from smartpark.catalogue import load_catalogue
+from smartpark.checks.config import ChecksConfig, load_config_file
 from smartpark.config import MqttEndpoint, Settings, get_settings
 from smartpark.db import libpq_url, make_engine, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
-from smartpark.errors import SmartparkError
+from smartpark.errors import ConfigurationError, SmartparkError
 from smartpark.ingestion.service import Ingestor
+from smartpark.models import Park
 from smartpark.registry.schema import load_registry_file
-from smartpark.storage.migrate import upgrade
+from smartpark.storage.checks import save_config
+from smartpark.storage.migrate import check_schema, upgrade
 from smartpark.storage.registry import import_registry, sync_metrics
 from smartpark.storage.retention import apply_retention
 
@@ -34,6 +37,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
+config_app = typer.Typer(
+    help="Checks configuration (limits, targets, permits, factors).", no_args_is_help=True
+)
+checks_app = typer.Typer(help="Rollups and checks.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(checks_app, name="checks")
 
 # The usual MQTT port when free, else the next one, so `make run` prints a stable address.
 EMBEDDED_BROKER_PORTS = (1883, 1884)
@@ -157,6 +166,88 @@ def devices_import(file: Annotated[Path, typer.Argument(help="Registry YAML file
     )
 
 
+def _import_config(engine: Engine, settings: Settings, file: Path, by: str) -> ChecksConfig:
+    config = load_config_file(file, set(load_catalogue(settings.extra_metrics_file)))
+    with engine.begin() as conn:
+        if conn.execute(select(Park.id).where(Park.id == config.park)).first() is None:
+            raise ConfigurationError(f"{file}: park: no park {config.park!r} in the registry")
+        save_config(conn, config.park, config.model_dump(mode="json"), by, str(file))
+    return config
+
+
+@config_app.command("import")
+def config_import(
+    file: Annotated[Path, typer.Argument(help="Checks configuration YAML")],
+    by: Annotated[str, typer.Option(help="Who imports it (kept with the version)")] = "cli",
+) -> None:
+    """Validate and store a park's checks configuration; it is in force from now on."""
+    settings = _settings()
+    try:
+        engine, _ = _engine(settings)
+        config = _import_config(engine, settings, file, by)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"configuration for {config.park}: {len(config.ratios)} ratio(s), "
+        f"{len(config.outlets)} outlet(s), {len(config.permits)} permit(s), "
+        f"{len(config.factors)} factor set(s)"
+    )
+
+
+def _when(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise typer.BadParameter(f"{text!r} needs a UTC offset, e.g. 2026-11-29T08:00:00+08:00")
+    return value.astimezone(UTC)
+
+
+@checks_app.command("run")
+def checks_run(
+    at: Annotated[str, typer.Option(help="Evaluate as of this time (ISO with offset)")],
+    until: Annotated[
+        str | None, typer.Option(help="Re-evaluate every hour from --at to this time")
+    ] = None,
+) -> None:
+    """Evaluate the checks as of a past time (deterministic; how late data is caught up)."""
+    from smartpark.checks.runner import run_range
+    from smartpark.checks.scheduler import targets_from
+
+    settings = _settings()
+    try:
+        engine, _ = _engine(settings)
+        catalogue = load_catalogue(settings.extra_metrics_file)
+        start = _when(at)
+        summary = run_range(
+            engine, start, _when(until) if until else start, catalogue, targets_from(settings)
+        )
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"{summary.results} result(s), {summary.violations} alarming, "
+        f"{summary.opened} alert(s) opened, {summary.resolved} resolved"
+    )
+
+
+@app.command()
+def scheduler() -> None:
+    """Run rollups, checks and notification delivery on their schedules until SIGTERM."""
+    from smartpark.checks.scheduler import Scheduler
+
+    settings = _settings()
+    try:
+        engine, _ = _engine(settings)
+        check_schema(engine)
+    except SmartparkError as exc:
+        raise _fail(exc) from exc
+    jobs = Scheduler(engine, settings, settings.mqtt_endpoint())
+    jobs.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    jobs.stop()
+
+
 @app.command()
 def ingest() -> None:
     """Run the ingestor until SIGTERM/SIGINT, then flush, acknowledge and exit 0."""
@@ -185,8 +276,13 @@ def run(
     backfill_days: Annotated[
         float, typer.Option(help="With --simulate: history to backfill before going live")
     ] = 3.0,
+    checks_config: Annotated[
+        Path | None, typer.Option(help="Checks configuration YAML to import at start")
+    ] = None,
 ) -> None:
     """The whole system on the embedded default (or on configured services)."""
+    from smartpark.checks.scheduler import Scheduler
+
     settings = _settings()
     try:
         engine, url = _engine(settings)
@@ -195,11 +291,15 @@ def run(
             doc = load_registry_file(registry, set(load_catalogue(settings.extra_metrics_file)))
             with engine.begin() as conn:
                 import_registry(conn, doc, settings.default_timezone)
+        if checks_config is not None:
+            _import_config(engine, settings, checks_config, "smartpark run")
         settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
         raise _fail(exc) from exc
     ingestor = _ingestor(settings, engine, url, endpoint)
     ingestor.start()
+    jobs = Scheduler(engine, settings, endpoint)
+    jobs.start()
     typer.echo(
         f"smartpark is running.\n"
         f"  publish telemetry to {endpoint.url()} on "
@@ -213,6 +313,7 @@ def run(
     if simulator is not None:
         simulator.terminate()
         simulator.wait(30)
+    jobs.stop()
     ingestor.stop()
     if broker is not None:
         broker.stop()

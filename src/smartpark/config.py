@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     retry_max: timedelta = timedelta(seconds=10)
     registry_refresh: timedelta = timedelta(seconds=30)
 
+    # Alert notifications: webhooks (comma-separated URLs) signed with this secret.
+    webhook_urls: str = ""
+    webhook_secret: str | None = None
+    # Seconds between outbox deliveries.
+    dispatch_interval: float = Field(default=5.0, gt=0)
+
     default_timezone: str = "Asia/Shanghai"
     extra_metrics_file: Path | None = None
     log_level: str = "INFO"

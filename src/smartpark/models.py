@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -227,3 +228,109 @@ class RollupDay(Base):
     consumed: Mapped[float | None] = mapped_column(Double)
     resets: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class ConfigDocument(Base):
+    """A validated checks configuration as imported; the newest per park is in force."""
+
+    __tablename__ = "config_document"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    imported_by: Mapped[str] = mapped_column(Text)
+    source_file: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckRun(Base):
+    """A claimed evaluation of a job for a window: two schedulers never evaluate it twice."""
+
+    __tablename__ = "check_run"
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    claimed_by: Mapped[str] = mapped_column(Text)
+
+
+class CheckResult(Base):
+    """One check's verdict for a subject and window, with the inputs that explain it."""
+
+    __tablename__ = "check_result"
+    __table_args__ = (
+        UniqueConstraint("check_name", "subject", "window_start", "window_end"),
+        Index("ix_check_result_window", "window_end"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    check_name: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(128))
+    enterprise: Mapped[str | None] = mapped_column(String(64))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(24))
+    value: Mapped[float | None] = mapped_column(Double)
+    limit: Mapped[float | None] = mapped_column(Double)
+    coverage: Mapped[float] = mapped_column(Double)
+    severity: Mapped[str] = mapped_column(String(16))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Alert(Base):
+    """An alert; at most one not RESOLVED per (rule, subject), enforced by a partial index."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index(
+            "uq_alert_open", "rule", "subject", unique=True,
+            postgresql_where=text("state <> 'RESOLVED'"),
+        ),
+        CheckConstraint("state IN ('OPEN','ACKNOWLEDGED','RESOLVED')", name="state"),
+        CheckConstraint("severity IN ('info','warning','critical')", name="severity"),
+    )  # fmt: skip
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(String(64))
+    enterprise: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Double)
+    limit: Mapped[float | None] = mapped_column(Double)
+    higher_is_bad: Mapped[bool] = mapped_column(server_default="true")
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_violation_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    clear_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AlertTransition(Base):
+    """Every state change of an alert, with who and when."""
+
+    __tablename__ = "alert_transition"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    by: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Outbox(Base):
+    """A notification written in the same transaction as its alert change (transactional
+    outbox); the dispatcher delivers it and marks it sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("sent_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    channel: Mapped[str] = mapped_column(String(16))  # mqtt | webhook
+    target: Mapped[str] = mapped_column(Text)  # topic or URL
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -98,6 +98,13 @@ class AlertPolicy(Sourced):
     hysteresis: float = Field(ge=0, lt=1)
 
 
+class DataHealth(Sourced):
+    """When a device counts as silent or a sensor as stuck."""
+
+    silent_minutes: int = Field(ge=1)
+    stuck_hours: int = Field(ge=1)
+
+
 class ChecksConfig(_Strict):
     """One park's checks configuration (`smartpark config import`)."""
 
@@ -109,7 +116,10 @@ class ChecksConfig(_Strict):
     permits: list[Permit] = Field(default_factory=list)
     factors: list[FactorSet] = Field(default_factory=list)
     carbon_budget_t: dict[str, float] = Field(default_factory=dict)  # per enterprise, per month
+    # Warn when the month's pace projects more than this share of the budget (1.0: the budget).
+    carbon_warn_at_pace: float = Field(default=1.0, gt=0)
     alerts: AlertPolicy
+    data_health: DataHealth | None = None  # None: no data-health checks
     schedules: dict[str, str] = Field(default_factory=dict)  # job -> cron expression
 
     def target(self, ratio: str, enterprise: str | None) -> float:

@@ -7,7 +7,6 @@ numbers. Thresholds come from the configuration (checks/config.py), never from h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from smartpark.checks.config import Validity
@@ -117,22 +116,18 @@ def hourly_mass_kg(conc_mean: float, conc_unit: str, flow_mean: float, flow_unit
 
 
 def permit_pace(
-    used_t: float,
-    permitted_t: float,
-    *,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    warn_at_pace: float,
-    coverage: float,
+    used_t: float, permitted_t: float, elapsed_share: float, warn_at_pace: float, coverage: float
 ) -> Outcome:
-    """Breach when the amount is exceeded; warning when the pace projects an exceedance."""
+    """Breach when the amount is exceeded; warning when the pace projects an exceedance.
+
+    `elapsed_share` is how much of the period the amount covers (for permits: the hours
+    with valid data over the period's hours, so a gap is assumed to emit at the same pace).
+    """
     if used_t > permitted_t:
         return Outcome(Status.VIOLATION, used_t, permitted_t, coverage, "permitted amount exceeded")
-    elapsed = (min(now, end) - start) / (end - start)
-    if elapsed <= 0:
+    if elapsed_share <= 0:
         return Outcome(Status.OK, used_t, permitted_t, coverage)
-    projected = used_t / elapsed
+    projected = used_t / elapsed_share
     if projected > permitted_t * warn_at_pace:
         note = f"on pace for {projected:.1f} t of {permitted_t:.1f} t"
         return Outcome(Status.WARNING, used_t, permitted_t, coverage, note)

@@ -1,0 +1,1 @@
+"""Alerts: lifecycle from check results, and notifications through a transactional outbox."""

@@ -1,0 +1,130 @@
+"""APScheduler jobs: rollup maintenance, each park's checks on its own cron, the outbox."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Engine
+
+from smartpark.alerts.notify import MqttSender, Sender, dispatch, webhook_sender
+from smartpark.alerts.service import Targets
+from smartpark.catalogue import load_catalogue
+from smartpark.checks.runner import run_checks
+from smartpark.config import MqttEndpoint, Settings
+from smartpark.storage.checks import load_config, parks
+from smartpark.storage.rollups import refresh_all
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULES = {"rollups": "* * * * *", "checks": "5 * * * *"}
+
+
+def targets_from(settings: Settings) -> Targets:
+    """Notification targets from the settings."""
+    urls = tuple(u.strip() for u in settings.webhook_urls.split(",") if u.strip())
+    return Targets(settings.mqtt_topic_prefix, urls)
+
+
+class Scheduler:
+    """Background jobs; safe to run in several processes (claims and SKIP LOCKED)."""
+
+    def __init__(self, engine: Engine, settings: Settings, endpoint: MqttEndpoint | None):
+        self._engine = engine
+        self._settings = settings
+        self.identity = f"{socket.gethostname()}:{id(self)}"
+        self._catalogue = load_catalogue(settings.extra_metrics_file)
+        self._targets = targets_from(settings)
+        self._mqtt = (
+            MqttSender(endpoint, f"smartpark-notify-{self.identity}", settings.mqtt_protocol)
+            if endpoint
+            else None
+        )
+        self._senders: dict[str, Sender] = {"webhook": webhook_sender(settings.webhook_secret)}
+        if self._mqtt is not None:
+            self._senders["mqtt"] = self._mqtt
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._crons: dict[str, str] = {}
+        self.last_run: dict[str, datetime] = {}
+
+    def start(self) -> None:
+        """Start the jobs; park schedules are re-read every minute."""
+        self._scheduler.add_job(
+            self._dispatch,
+            "interval",
+            seconds=self._settings.dispatch_interval,
+            id="dispatch",
+            max_instances=1,
+            coalesce=True,
+        )
+        self._scheduler.add_job(
+            self._reload,
+            "interval",
+            minutes=1,
+            id="reload",
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop after running jobs finish."""
+        self._scheduler.shutdown(wait=True)
+        if self._mqtt is not None:
+            self._mqtt.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler thread runs."""
+        return bool(self._scheduler.running)
+
+    def _reload(self) -> None:
+        with self._engine.connect() as conn:
+            wanted: dict[str, tuple[str, str, str | None]] = {}
+            for park, timezone in parks(conn):
+                schedules = {
+                    **DEFAULT_SCHEDULES,
+                    **(load_config(conn, park) or {}).get("schedules", {}),
+                }
+                wanted[f"checks:{park}"] = (schedules["checks"], timezone, park)
+                wanted.setdefault("rollups", (schedules["rollups"], timezone, None))
+        for job_id, (cron, zone, target) in wanted.items():
+            if self._crons.get(job_id) == cron:
+                continue
+            trigger = CronTrigger.from_crontab(cron, timezone=zone)
+            func = self._rollups if target is None else self._checks
+            args = [] if target is None else [target]
+            self._scheduler.add_job(
+                func,
+                trigger,
+                args=args,
+                id=job_id,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+            )
+            self._crons[job_id] = cron
+            log.info("job %s scheduled at %r (%s)", job_id, cron, zone)
+
+    def _rollups(self) -> None:
+        with self._engine.begin() as conn:
+            refresh_all(conn)
+        self.last_run["rollups"] = datetime.now(UTC)
+
+    def _checks(self, park: str) -> None:
+        run_checks(
+            self._engine,
+            datetime.now(UTC),
+            self._catalogue,
+            self._targets,
+            claim_as=self.identity,
+            only_park=park,
+        )
+        self.last_run[f"checks:{park}"] = datetime.now(UTC)
+
+    def _dispatch(self) -> None:
+        dispatch(self._engine, self._senders, datetime.now(UTC))
+        self.last_run["dispatch"] = datetime.now(UTC)
