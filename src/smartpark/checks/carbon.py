@@ -29,10 +29,12 @@ def evaluate(conn: Connection, config: ChecksConfig, zone: ZoneInfo, now: dateti
     rows = consumption(conn, config.park, sorted(factors.co2), window.start, window.end)
     per_enterprise: dict[str, float] = {}
     detail: dict[str, dict[str, float]] = {}
-    for code, metric, amount, _hours in rows:
+    covered: dict[str, int] = {}
+    for code, metric, amount, hours in rows:
         tonnes = amount * factors.co2[metric].kg_co2_per_unit / 1000
         per_enterprise[code] = per_enterprise.get(code, 0.0) + tonnes
         detail.setdefault(code, {})[metric] = tonnes
+        covered[code] = max(covered.get(code, 0), hours)
     month = period("month", now, zone)
     results = []
     for subject, tonnes in [
@@ -44,8 +46,13 @@ def evaluate(conn: Connection, config: ChecksConfig, zone: ZoneInfo, now: dateti
         if budget is None:
             outcome = Outcome(Status.OK, tonnes, None, 1.0, "no budget set")
         else:
-            elapsed = (now - month.start) / (month.end - month.start)
-            outcome = permit_pace(tonnes, budget, elapsed, config.carbon_warn_at_pace, 1.0)
+            # The pace of the hours with data, so a month that started without data (or a
+            # gap) is not mistaken for a month of low emissions.
+            hours = covered.get(subject, max(covered.values(), default=0))
+            share = hours / month.hours
+            outcome = permit_pace(
+                tonnes, budget, share, config.carbon_warn_at_pace, hours / window.hours
+            )
         inputs = {"factor_version": factors.version, "factor_source": factors.source,
                   "by_carrier_t": detail.get(subject, {}) if enterprise else {}}  # fmt: skip
         severity = "critical" if outcome.status is Status.VIOLATION else "warning"

@@ -154,6 +154,8 @@ def stuck_gauges(
               AND h.bucket >= :start AND h.bucket < :end
             GROUP BY d.code, e.code, m.name
             HAVING count(*) >= :min_hours AND min(h.min_normal) = max(h.max_normal)
+               -- a gauge resting at zero (PV at night, an idle pump) is not a stuck sensor
+               AND max(h.max_normal) <> 0
             ORDER BY d.code, m.name
         """),
         {"park": park, "start": start, "end": end, "min_hours": min_hours},
