@@ -6,6 +6,7 @@ import http.server
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -418,3 +419,88 @@ def test_bad_configuration_is_refused_naming_the_field() -> None:
     bad = {k: v for k, v in CONFIG.items() if k != "validity"}
     with pytest.raises(ConfigurationError, match=r"cfg\.yaml: validity: Field required"):
         parse_config(bad, "cfg.yaml", set(CATALOGUE))
+
+
+def test_mqtt_notification_reaches_a_subscriber(tsdb: Database, mosquitto: Any) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from smartpark.alerts.notify import MqttSender
+    from smartpark.config import MqttEndpoint
+
+    ids = setup(tsdb)
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="alert-watcher", protocol=paho.MQTTv5)
+    sub.on_message = lambda _c, _u, m: received.append(m.payload)
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("smartpark/qinba-demo/alerts/#", qos=1)
+    sub.loop_start()
+    assert subscribed.wait(10)
+    sender = MqttSender(MqttEndpoint.parse(mosquitto.url), "notify-test")
+    try:
+        store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))
+        run_checks(tsdb.engine, DAY_START + HOUR + 5 * MINUTE, CATALOGUE, Targets("smartpark"))
+        assert dispatch(tsdb.engine, {"mqtt": sender}, datetime.now(UTC)) == 1
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not received and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+        assert len(received) == 1
+        assert orjson.loads(received[0])["subject"] == "hz-steel/stack-1"
+    finally:
+        sender.close()
+        sub.disconnect()
+        sub.loop_stop()
+
+
+def test_cli_config_import_and_checks_run(tsdb: Database, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    env = {**os.environ, "SMARTPARK_DATABASE_URL": tsdb.url}
+    cli = [sys.executable, "-m", "smartpark"]
+    good = tmp_path / "checks.yaml"
+    good.write_text(yaml.safe_dump(CONFIG))
+    out = subprocess.run(
+        [*cli, "config", "import", str(good)], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        out.stdout.strip()
+        == "configuration for qinba-demo: 1 ratio(s), 1 outlet(s), 0 permit(s), 1 factor set(s)"
+    )
+    wrong_park = tmp_path / "other.yaml"
+    wrong_park.write_text(yaml.safe_dump({**CONFIG, "park": "nowhere"}))
+    out = subprocess.run(
+        [*cli, "config", "import", str(wrong_park)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2 and "park: no park 'nowhere' in the registry" in out.stderr
+    with tsdb.engine.connect() as conn:
+        snap = load_snapshot(conn)
+    ids = {
+        "cems": snap.devices[("qinba-demo", "hz-steel-cems-1")].id,
+        **{n: m.id for n, m in snap.metrics.items()},
+    }
+    store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))
+    at = (DAY_START + HOUR + 5 * MINUTE).astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+    out = subprocess.run(
+        [*cli, "checks", "run", "--at", at], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "1 alert(s) opened" in out.stdout
+    out = subprocess.run(
+        [*cli, "checks", "run", "--at", "2026-11-27T09:05:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2 and "needs a UTC offset" in out.stderr
