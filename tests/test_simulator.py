@@ -197,16 +197,7 @@ GROUP BY device, metric
 def test_a_backfilled_day_reconciles_exactly(
     mosquitto: Mosquitto, ingestor_factory: Any, tmp_path: Path
 ) -> None:
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(
-        subprocess.run(
-            [sys.executable, "-m", "smartpark_sim", "registry", str(DEMO)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    with fresh_database(True, registry) as db:
+    with _registry_db(DEMO, tmp_path) as db:
         ingestor = ingestor_factory(db, mosquitto.url)
         manifest_path = tmp_path / "manifest.json"
         subprocess.run(

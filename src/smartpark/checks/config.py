@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from smartpark.errors import ConfigurationError
+from smartpark.errors import ConfigurationError, first_problem
 
 
 class _Strict(BaseModel):
@@ -133,9 +133,7 @@ def parse_config(doc: object, source: str, known_metrics: set[str]) -> ChecksCon
     try:
         config = ChecksConfig.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(f"{source}: {where}: {first['msg']}") from None
+        raise ConfigurationError(first_problem(exc, source)) from None
     for name, ratio in config.ratios.items():
         for metric in ratio.numerator + ratio.denominator:
             if metric not in known_metrics:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from smartpark.errors import RegistryError
+from smartpark.errors import RegistryError, first_problem
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # must be a single MQTT topic level
 
@@ -77,9 +77,7 @@ def parse_registry(doc: object, known_metrics: set[str], source: str) -> Registr
     try:
         registry = RegistryFile.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise RegistryError(f"{source}: {where}: {first['msg']}") from None
+        raise RegistryError(first_problem(exc, source)) from None
     seen: dict[tuple[str, str], str] = {}
     for p, park in enumerate(registry.parks):
         for e, enterprise in enumerate(park.enterprises):
