@@ -1,0 +1,1 @@
+"""Green evaluation: indicator sets as data, energy and carbon accounts, index, reports."""
