@@ -115,7 +115,7 @@ def test_worked_example_every_indicator_the_gate_and_the_index() -> None:
         ["EG1", "EG2", "EG3", "RG1", "RG2", "RG3", "RG4", "RG5", "RG7", "HG1", "HG2", "HG3", "HG4"]
     )
     assert result["gate"]["passed"] is True
-    assert result["green_index"] == pytest.approx(100 * sum(terms) / 13)  # 91.58
+    assert result["green_index"] == pytest.approx(100 * sum(terms) / 13)  # 96.68
     assert [w["id"] for w in result["weakest"]] == ["RG2", "EG2", "EG3"]
     assert result["weakest"][0]["to_reach_lead"] == "raise from 1 to 15 100M CNY/km2"
 

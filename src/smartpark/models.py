@@ -334,3 +334,45 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PeriodicInput(Base):
+    """A value no sensor measures, entered for a park or enterprise and a period."""
+
+    __tablename__ = "periodic_input"
+    __table_args__ = (
+        Index(
+            "uq_periodic_input", "park_id", text("coalesce(enterprise, '')"), "period_start",
+            "period_end", "key", unique=True,
+        ),
+    )  # fmt: skip
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    enterprise: Mapped[str | None] = mapped_column(String(64))  # None: the whole park
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # exclusive
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Double)
+    unit: Mapped[str] = mapped_column(String(32))
+    entered_by: Mapped[str] = mapped_column(Text)
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class Evaluation(Base):
+    """An immutable green evaluation with the indicator-set and factor versions it used."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (Index("ix_evaluation_park_period", "park_id", "period_start"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    enterprise: Mapped[str | None] = mapped_column(String(64))
+    period_label: Mapped[str] = mapped_column(String(16))  # 2026 or 2026-11
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    indicator_set: Mapped[str] = mapped_column(String(64))
+    set_version: Mapped[str] = mapped_column(String(32))
+    factor_version: Mapped[str | None] = mapped_column(String(64))
+    gate_passed: Mapped[bool]
+    green_index: Mapped[float | None] = mapped_column(Double)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -14,16 +14,16 @@ from smartpark.checks.windows import month_to_date, period
 from smartpark.storage.checks import consumption
 
 
-def factor_set(config: ChecksConfig, at: datetime) -> FactorSet | None:
-    """The newest factor set valid at `at` (history re-runs with the factors of its time)."""
-    valid = [f for f in config.factors if f.valid_from <= at.date()]
+def factor_set(config: ChecksConfig, day: date) -> FactorSet | None:
+    """The newest factor set valid on the park-local `day` (history re-runs with its factors)."""
+    valid = [f for f in config.factors if f.valid_from <= day]
     return max(valid, key=lambda f: f.valid_from) if valid else None
 
 
 def evaluate(conn: Connection, config: ChecksConfig, zone: ZoneInfo, now: datetime) -> list[Result]:
     """Month-to-date CO2 in tonnes; against the enterprise's monthly budget when one is set."""
     window = month_to_date(now, zone)
-    factors = factor_set(config, window.start)
+    factors = factor_set(config, window.start.astimezone(zone).date())
     if factors is None or window.hours <= 0:
         return []
     rows = consumption(conn, config.park, sorted(factors.co2), window.start, window.end)

@@ -105,6 +105,13 @@ class DataHealth(Sourced):
     stuck_hours: int = Field(ge=1)
 
 
+class EvaluationSettings(Sourced):
+    """Which indicator set the park is evaluated against, and its own lead values."""
+
+    indicator_set: str = "miit-2016"
+    lead_overrides: dict[str, float] = Field(default_factory=dict)
+
+
 class ChecksConfig(_Strict):
     """One park's checks configuration (`smartpark config import`)."""
 
@@ -121,6 +128,7 @@ class ChecksConfig(_Strict):
     alerts: AlertPolicy
     data_health: DataHealth | None = None  # None: no data-health checks
     schedules: dict[str, str] = Field(default_factory=dict)  # job -> cron expression
+    evaluation: EvaluationSettings | None = None
 
     def target(self, ratio: str, enterprise: str | None) -> float:
         """An enterprise's own target, or the park default."""

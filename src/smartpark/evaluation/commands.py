@@ -1,0 +1,118 @@
+"""`smartpark inputs …` and `smartpark evaluation …`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smartpark.cli_common import engine_for, fail, settings_or_exit
+from smartpark.errors import ConfigurationError, SmartparkError
+from smartpark.storage.evaluation import get_evaluation, latest_evaluation
+
+inputs_app = typer.Typer(help="Periodic inputs no sensor measures.", no_args_is_help=True)
+evaluation_app = typer.Typer(help="Green evaluations and their reports.", no_args_is_help=True)
+
+
+@inputs_app.command("import")
+def inputs_import(
+    file: Annotated[Path, typer.Argument(help="CSV: park,enterprise,period,key,value,unit")],
+    by: Annotated[str, typer.Option(help="Who enters the values (kept with them)")] = "cli",
+) -> None:
+    """Validate and store periodic inputs (value added, land area, audits, accidents ...)."""
+    from smartpark.evaluation.inputs import parse_csv
+    from smartpark.evaluation.service import parse_period
+    from smartpark.storage.evaluation import save_input
+
+    settings = settings_or_exit()
+    try:
+        rows = parse_csv(file.read_text("utf-8"), input_specs(), str(file))
+        engine, _ = engine_for(settings)
+        with engine.begin() as conn:
+            for r in rows:
+                start, end = parse_period(r.period)
+                values: dict[str, Any] = {
+                    "park": r.park,
+                    "enterprise": r.enterprise,
+                    "start": start,
+                }
+                values |= {"end": end, "key": r.key, "value": r.value, "unit": r.unit, "by": by}
+                save_input(conn, values)
+    except (SmartparkError, OSError) as exc:
+        raise fail(SmartparkError(str(exc))) from exc
+    typer.echo(f"stored {len(rows)} input(s)")
+
+
+def input_specs() -> dict[str, Any]:
+    """Every input the shipped indicator sets declare."""
+    from smartpark.evaluation.indicators import load_indicator_set
+
+    specs: dict[str, Any] = {}
+    for name in ("miit-2016", "miit-2024"):
+        specs |= load_indicator_set(name).inputs
+    return specs
+
+
+@evaluation_app.command("run")
+def evaluation_run(
+    park: Annotated[str, typer.Option(help="Park id")],
+    period: Annotated[str, typer.Option(help="2026 or 2026-11")],
+    enterprise: Annotated[str | None, typer.Option(help="Evaluate one enterprise")] = None,
+) -> None:
+    """Compute and store an evaluation (stored evaluations never change)."""
+    from smartpark.evaluation.service import run_evaluation
+
+    settings = settings_or_exit()
+    try:
+        engine, _ = engine_for(settings)
+        with engine.begin() as conn:
+            evaluation_id = run_evaluation(conn, park, period, datetime.now(UTC), enterprise)
+            row = get_evaluation(conn, evaluation_id)
+    except SmartparkError as exc:
+        raise fail(exc) from exc
+    assert row is not None
+    index = "withheld" if row["green_index"] is None else f"{row['green_index']:.1f}"
+    typer.echo(
+        f"evaluation {evaluation_id}: gate {'passed' if row['gate_passed'] else 'failed'}, "
+        f"green index {index}"
+    )
+
+
+@evaluation_app.command("report")
+def evaluation_report(
+    evaluation_id: Annotated[int, typer.Argument(help="Evaluation id")],
+    out: Annotated[
+        Path, typer.Option(help="Output file; the format follows its suffix: .html .pdf .csv .json")
+    ],
+) -> None:
+    """Write an evaluation's report, with last year's evaluation alongside when there is one."""
+    from smartpark.evaluation.pdf import to_pdf
+    from smartpark.evaluation.report import to_csv, to_html, to_json
+    from smartpark.evaluation.service import previous_period
+
+    settings = settings_or_exit()
+    try:
+        engine, _ = engine_for(settings)
+        with engine.connect() as conn:
+            row = get_evaluation(conn, evaluation_id)
+            if row is None:
+                raise ConfigurationError(f"no evaluation {evaluation_id}")
+            previous = latest_evaluation(
+                conn,
+                row["park_id"],
+                row["enterprise"],
+                previous_period(row["period_label"]),
+                row["indicator_set"],
+            )
+    except SmartparkError as exc:
+        raise fail(exc) from exc
+    writers = {
+        ".html": lambda: to_html(row, previous).encode(), ".pdf": lambda: to_pdf(row, previous),
+        ".csv": lambda: to_csv(row).encode(), ".json": lambda: to_json(row),
+    }  # fmt: skip
+    if out.suffix not in writers:
+        raise fail(ConfigurationError(f"--out must end in {', '.join(writers)}"))
+    out.write_bytes(writers[out.suffix]())
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,80 @@
+"""Periodic inputs from CSV: validated (keys, units, ranges, periods) before anything is stored."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from smartpark.errors import ConfigurationError
+from smartpark.evaluation.indicators import InputSpec
+from smartpark.evaluation.service import parse_period
+
+COLUMNS = ("park", "enterprise", "period", "key", "value", "unit")
+
+
+@dataclass(frozen=True, slots=True)
+class InputRow:
+    """One validated input."""
+
+    park: str
+    enterprise: str | None
+    period: str
+    key: str
+    value: float
+    unit: str
+
+
+def validate(
+    park: str,
+    enterprise: str | None,
+    period: str,
+    key: str,
+    value: float,
+    unit: str,
+    specs: dict[str, InputSpec],
+) -> InputRow:
+    """One input checked against the indicator sets' declarations; errors name the field."""
+    spec = specs.get(key)
+    if spec is None:
+        raise ConfigurationError(f"key: unknown input {key!r}; known: {', '.join(sorted(specs))}")
+    if unit != spec.unit:
+        raise ConfigurationError(f"unit: {key} is entered in {spec.unit!r}, not {unit!r}")
+    if spec.min is not None and value < spec.min:
+        raise ConfigurationError(f"value: {key} must be at least {spec.min:g}, got {value:g}")
+    if spec.max is not None and value > spec.max:
+        raise ConfigurationError(f"value: {key} must be at most {spec.max:g}, got {value:g}")
+    parse_period(period)
+    return InputRow(park, enterprise or None, period, key, value, unit)
+
+
+def parse_csv(text: str, specs: dict[str, InputSpec], source: str) -> list[InputRow]:
+    """Every row of a CSV with columns park,enterprise,period,key,value,unit, or an error
+    naming the line and the field; nothing is stored unless the whole file is valid."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ConfigurationError(
+            f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}"
+        )
+    rows = []
+    for line, record in enumerate(reader, start=2):
+        try:
+            try:
+                value = float(record["value"])
+            except ValueError:
+                raise ConfigurationError(f"value: {record['value']!r} is not a number") from None
+            rows.append(
+                validate(
+                    record["park"],
+                    record["enterprise"],
+                    record["period"],
+                    record["key"],
+                    value,
+                    record["unit"],
+                    specs,
+                )
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: line {line}: {exc}") from None
+    return rows
