@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -16,9 +17,21 @@ from smartpark.alerts.service import Targets
 from smartpark.catalogue import Metric
 from smartpark.checks.runner import run_range
 from smartpark.config import MqttEndpoint, Settings
+from smartpark.evaluation.service import parse_period, run_evaluation
 from smartpark.ingestion.stats import IngestStats
+from smartpark.storage.checks import parks
+from smartpark.storage.evaluation import save_input
 
 log = logging.getLogger(__name__)
+
+# Inputs no sensor measures, entered for the demo so its evaluation has a gate and an index
+# (illustrative values for a month of a mid-sized park, marked "demo data").
+DEMO_INPUTS = {
+    "industrial_value_added": ("10k CNY", 180_000.0), "land_area": ("km2", 12.0),
+    "waste_gas_recovery_rate": ("%", 91.0), "recycled_resource_rate": ("%", 78.0),
+    "main_pollutant_emissions": ("t", 95.0), "major_accidents_3y": ("count", 0.0),
+    "clean_production_audit_share": ("%", 100.0), "energy_emission_targets_met": ("bool", 1.0),
+}  # fmt: skip
 
 
 class DemoPark:
@@ -74,8 +87,23 @@ class DemoPark:
                 self._catalogue, self._targets,
             )  # fmt: skip
             log.info("demo park: %d results, %d alerts opened", summary.results, summary.opened)
+            self._evaluate(started)
         if not self._stop.is_set():
             self._process = self._simulator("--follow")
+
+    def _evaluate(self, now: datetime) -> None:
+        """The current month's evaluation, with demo values for the inputs no sensor gives."""
+        with self._engine.begin() as conn:
+            for park, timezone in parks(conn):
+                label = f"{now.astimezone(ZoneInfo(timezone)):%Y-%m}"
+                start, end = parse_period(label)
+                for key, (unit, value) in DEMO_INPUTS.items():
+                    where = {"park": park, "enterprise": None, "start": start, "end": end}
+                    save_input(
+                        conn, where | {"key": key, "value": value, "unit": unit, "by": "demo"}
+                    )
+                evaluation_id = run_evaluation(conn, park, label, now)
+                log.info("demo park: evaluation %d of %s for %s", evaluation_id, park, label)
 
     def _wait_ingested(self) -> None:
         """Until the ingestor has been idle for a moment (the backfill is stored)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -14,13 +15,16 @@ from smartpark.alerts.notify import MqttSender, Sender, dispatch, webhook_sender
 from smartpark.alerts.service import Targets
 from smartpark.catalogue import load_catalogue
 from smartpark.checks.runner import run_checks
+from smartpark.checks.windows import floor_hour
 from smartpark.config import MqttEndpoint, Settings
-from smartpark.storage.checks import load_config, parks
+from smartpark.evaluation.service import run_evaluation
+from smartpark.storage.checks import claim_run, load_config, parks
+from smartpark.storage.registry import park_timezone
 from smartpark.storage.rollups import refresh_all
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCHEDULES = {"rollups": "* * * * *", "checks": "5 * * * *"}
+DEFAULT_SCHEDULES = {"rollups": "* * * * *", "checks": "5 * * * *", "evaluation": "30 0 1 * *"}
 
 
 def targets_from(settings: Settings) -> Targets:
@@ -90,12 +94,17 @@ class Scheduler:
                     **(load_config(conn, park) or {}).get("schedules", {}),
                 }
                 wanted[f"checks:{park}"] = (schedules["checks"], timezone, park)
+                wanted[f"evaluation:{park}"] = (schedules["evaluation"], timezone, park)
                 wanted.setdefault("rollups", (schedules["rollups"], timezone, None))
         for job_id, (cron, zone, target) in wanted.items():
             if self._crons.get(job_id) == cron:
                 continue
             trigger = CronTrigger.from_crontab(cron, timezone=zone)
-            func = self._rollups if target is None else self._checks
+            func = (
+                self._rollups if target is None
+                else self._evaluate if job_id.startswith("evaluation:")
+                else self._checks
+            )  # fmt: skip
             args = [] if target is None else [target]
             self._scheduler.add_job(
                 func,
@@ -124,6 +133,17 @@ class Scheduler:
             only_park=park,
         )
         self.last_run[f"checks:{park}"] = datetime.now(UTC)
+
+    def _evaluate(self, park: str) -> None:
+        """The month just ended and its year so far, each claimed once across schedulers."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as conn:
+            zone = ZoneInfo(park_timezone(conn, park))
+            last_month = now.astimezone(zone).date().replace(day=1) - timedelta(days=1)
+            if claim_run(conn, f"evaluation:{park}", floor_hour(now), self.identity):
+                for label in (f"{last_month:%Y-%m}", f"{last_month:%Y}"):
+                    run_evaluation(conn, park, label, now)
+        self.last_run[f"evaluation:{park}"] = now
 
     def _dispatch(self) -> None:
         dispatch(self._engine, self._senders, datetime.now(UTC))

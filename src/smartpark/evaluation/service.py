@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from smartpark.checks.carbon import factor_set
 from smartpark.checks.config import ChecksConfig
@@ -22,6 +22,7 @@ from smartpark.storage.evaluation import (
     save_evaluation,
     violations,
 )
+from smartpark.storage.registry import park_timezone
 
 _PERIOD = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
 
@@ -84,9 +85,7 @@ def run_evaluation(
     previous, _, _ = quantities(conn, park, enterprise, previous_period(label), config)
     has_previous = bool(previous.metrics or previous.inputs)
     start, end = parse_period(label)
-    zone = ZoneInfo(
-        conn.execute(text("SELECT timezone FROM park WHERE id = :p"), {"p": park}).scalar_one()
-    )
+    zone = ZoneInfo(park_timezone(conn, park))
     window = (datetime.combine(start, time(0), zone), datetime.combine(end, time(0), zone))
     result = evaluate(
         spec, current, previous if has_previous else None,

@@ -122,3 +122,8 @@ def load_snapshot(conn: Connection) -> Registry:
         for did, park, enterprise, code in rows
     }
     return Registry(devices, metrics)
+
+
+def park_timezone(conn: Connection, park: str) -> str:
+    """A park's IANA time zone."""
+    return str(conn.execute(select(Park.timezone).where(Park.id == park)).scalar_one())
