@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from smartpark.api.commands import users_app
 from smartpark.catalogue import load_catalogue
 from smartpark.checks.commands import checks_app, config_app, import_config
 from smartpark.cli_common import engine_for, fail, settings_or_exit, upgrade_schema
@@ -40,6 +41,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(checks_app, name="checks")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(evaluation_app, name="evaluation")
+app.add_typer(users_app, name="users")
 
 
 # The usual MQTT port when free, else the next one, so `make run` prints a stable address.
@@ -150,6 +152,25 @@ def scheduler() -> None:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     jobs.stop()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the REST API against the configured database."""
+    import uvicorn
+
+    from smartpark.api.app import create_app
+
+    settings = settings_or_exit()
+    try:
+        engine, _ = engine_for(settings)
+        check_schema(engine)
+    except SmartparkError as exc:
+        raise fail(exc) from exc
+    uvicorn.run(create_app(engine), host=host, port=port, log_level=settings.log_level.lower())
 
 
 @app.command()

@@ -376,3 +376,33 @@ class Evaluation(Base):
     green_index: Mapped[float | None] = mapped_column(Double)
     result: Mapped[dict[str, Any]] = mapped_column(JSONB)
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    """A person or machine account: role viewer/operator/admin, scoped to a park or enterprise."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer','operator','admin')", name="role"),
+        UniqueConstraint("username"),
+    )
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    park_id: Mapped[str] = mapped_column(ForeignKey("park.id", ondelete="CASCADE"))
+    enterprise: Mapped[str | None] = mapped_column(String(64))  # None: the whole park
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class Credential(Base):
+    """An API token or a dashboard session; only a hash of the secret is stored."""
+
+    __tablename__ = "credential"
+    __table_args__ = (CheckConstraint("kind IN ('token','session')", name="kind"),)
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

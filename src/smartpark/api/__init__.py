@@ -1,0 +1,1 @@
+"""The operator REST API (`/api/v1`), served by FastAPI."""

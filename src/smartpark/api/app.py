@@ -1,0 +1,55 @@
+"""The FastAPI application: routes, problem details, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+
+from smartpark import __version__
+from smartpark.api import problems
+from smartpark.api.deps import Caller
+from smartpark.api.routes import router
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """The operator API on `engine`."""
+    app = FastAPI(
+        title="smartpark",
+        version=__version__,
+        description="Eco-monitoring of a smart industrial park: devices, alerts, evaluations.",
+        # Nothing but health and login answers without authentication: the schema is served
+        # to authenticated callers at /api/v1/openapi.json.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    problems.install(app)
+    app.include_router(router)
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    def openapi(_: Caller) -> dict[str, Any]:
+        """The OpenAPI document (authenticated)."""
+        return app.openapi()
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> Any:
+        """Readiness: the database answers."""
+        try:
+            with request.app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means not ready
+            return JSONResponse(
+                {"status": "unavailable", "database": str(exc)[:200]}, status_code=503
+            )
+        return {"status": "ready", "database": "ok"}
+
+    return app

@@ -1,0 +1,201 @@
+"""`/api/v1` routes: the park, devices, alerts, evaluations, dead letters, login."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from smartpark.alerts.service import acknowledge, resolve
+from smartpark.api.deps import SESSION_COOKIE, Caller, Conn, in_park, require
+from smartpark.api.security import Principal, new_secret, secret_hash, verify_password
+from smartpark.checks.scheduler import targets_from
+from smartpark.config import get_settings
+from smartpark.storage import queries
+from smartpark.storage.evaluation import get_evaluation, latest_evaluation
+from smartpark.storage.users import add_credential, drop_credential, user_by_name
+
+router = APIRouter(prefix="/api/v1")
+SESSION_HOURS = 12
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500)")]
+Offset = Annotated[int, Query(ge=0)]
+
+
+class Login(BaseModel):
+    """Credentials for a dashboard session."""
+
+    username: str = Field(examples=["officer.li"])
+    password: str = Field(examples=["a long passphrase"])
+
+
+class Note(BaseModel):
+    """An operator's note on an alert transition."""
+
+    note: str | None = Field(
+        default=None, max_length=2000, examples=["called the plant's shift lead"]
+    )
+
+
+def page(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The one pagination shape every list uses."""
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/login", tags=["auth"])
+def login(body: Login, response: Response, conn: Conn) -> dict[str, Any]:
+    """Start a dashboard session (an HttpOnly cookie)."""
+    user = user_by_name(conn, body.username)
+    if user is None or not verify_password(user["password_hash"], body.password):
+        raise HTTPException(401, "unknown username or wrong password")
+    secret, hashed = new_secret()
+    expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
+    add_credential(conn, user["id"], hashed, "session", None, expires)
+    response.set_cookie(
+        SESSION_COOKIE, secret, httponly=True, samesite="lax", max_age=SESSION_HOURS * 3600
+    )
+    return {
+        "username": user["username"],
+        "role": user["role"],
+        "park": user["park_id"],
+        "enterprise": user["enterprise"],
+    }
+
+
+@router.post("/logout", tags=["auth"], status_code=204)
+def logout(request: Request, caller: Caller, conn: Conn) -> Response:
+    """End the dashboard session."""
+    del caller
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        drop_credential(conn, secret_hash(cookie))
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/me", tags=["auth"])
+def me(caller: Caller) -> dict[str, Any]:
+    """Who you are and what you may see."""
+    return {
+        "username": caller.username,
+        "role": caller.role,
+        "park": caller.park,
+        "enterprise": caller.enterprise,
+    }
+
+
+@router.get("/parks/{park}/enterprises", tags=["park"])
+def enterprises(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
+    """The park's enterprises (only yours, for an enterprise user)."""
+    in_park(caller, park)
+    items = queries.enterprises(conn, park, caller.enterprise)
+    return page(items, len(items), len(items), 0)
+
+
+@router.get("/parks/{park}/devices", tags=["park"])
+def devices(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
+    """Devices with status, last seen, sequence state and metrics."""
+    in_park(caller, park)
+    items = queries.devices(conn, park, caller.enterprise)
+    return page(items, len(items), len(items), 0)
+
+
+@router.get("/parks/{park}/alerts", tags=["alerts"])
+def alerts(
+    park: str, caller: Caller, conn: Conn, limit: Limit = 50, offset: Offset = 0,
+    state: Literal["OPEN", "ACKNOWLEDGED", "RESOLVED"] | None = None,
+    severity: Literal["info", "warning", "critical"] | None = None,
+    enterprise: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Alerts newest first, filtered by state, severity and enterprise."""
+    in_park(caller, park)
+    filters = {"state": state, "severity": severity, "enterprise": enterprise}
+    items, total = queries.alerts(conn, park, caller.enterprise, filters, limit, offset)
+    return page(items, total, limit, offset)
+
+
+def _own_alert(conn: Any, caller: Principal, alert_id: int) -> None:
+    scope = queries.alert_scope(conn, alert_id)
+    if scope is None or not caller.sees(*scope):
+        raise HTTPException(404, f"no alert {alert_id}")
+
+
+@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
+def acknowledge_alert(
+    alert_id: int,
+    body: Note,
+    conn: Conn,
+    caller: Annotated[Principal, Depends(require("operator"))],
+) -> dict[str, Any]:
+    """Take responsibility for an open alert (operator)."""
+    _own_alert(conn, caller, alert_id)
+    acknowledge(conn, alert_id, caller.username, body.note, datetime.now(UTC))
+    return {"id": alert_id, "state": "ACKNOWLEDGED"}
+
+
+@router.post("/alerts/{alert_id}/resolve", tags=["alerts"])
+def resolve_alert(
+    alert_id: int,
+    body: Note,
+    conn: Conn,
+    caller: Annotated[Principal, Depends(require("operator"))],
+) -> dict[str, Any]:
+    """Resolve an alert by hand (operator); subscribers are notified."""
+    _own_alert(conn, caller, alert_id)
+    resolve(
+        conn, alert_id, caller.username, body.note, datetime.now(UTC), targets_from(get_settings())
+    )
+    return {"id": alert_id, "state": "RESOLVED"}
+
+
+@router.get("/parks/{park}/evaluations", tags=["evaluation"])
+def evaluations(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
+    """Stored evaluations, newest first."""
+    in_park(caller, park)
+    items = queries.evaluations(conn, park, caller.enterprise)
+    return page(items, len(items), len(items), 0)
+
+
+@router.get("/evaluations/{evaluation_id}/report.{fmt}", tags=["evaluation"])
+def evaluation_report(
+    evaluation_id: int, fmt: Literal["html", "pdf", "csv", "json"], caller: Caller, conn: Conn
+) -> Response:
+    """The evaluation's report (with last year's alongside when there is one)."""
+    from smartpark.evaluation.pdf import to_pdf
+    from smartpark.evaluation.report import to_csv, to_html, to_json
+    from smartpark.evaluation.service import previous_period
+
+    row = get_evaluation(conn, evaluation_id)
+    if row is None or not caller.sees(row["park_id"], row["enterprise"]):
+        raise HTTPException(404, f"no evaluation {evaluation_id}")
+    previous = latest_evaluation(
+        conn,
+        row["park_id"],
+        row["enterprise"],
+        previous_period(row["period_label"]),
+        row["indicator_set"],
+    )
+    writers: dict[str, tuple[Callable[[], bytes], str]] = {
+        "html": (lambda: to_html(row, previous).encode(), "text/html; charset=utf-8"),
+        "pdf": (lambda: to_pdf(row, previous), "application/pdf"),
+        "csv": (lambda: to_csv(row).encode(), "text/csv; charset=utf-8"),
+        "json": (lambda: to_json(row), "application/json"),
+    }
+    body, media = writers[fmt]
+    return Response(body(), media_type=media)
+
+
+@router.get("/dead-letters", tags=["ingestion"])
+def dead_letters(
+    conn: Conn,
+    caller: Annotated[Principal, Depends(require("admin"))],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """What could not be stored, with the reason (admin; park-wide users only)."""
+    if caller.enterprise is not None:
+        raise HTTPException(403, "dead letters are park-wide: an enterprise user cannot see them")
+    items, total = queries.dead_letters(conn, limit, offset)
+    return page(items, total, limit, offset)

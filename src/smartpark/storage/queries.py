@@ -1,0 +1,95 @@
+"""Read queries behind the REST API, always filtered to the caller's park and enterprise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+
+def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+
+def enterprises(conn: Connection, park: str, scope: str | None) -> list[dict[str, Any]]:
+    """A park's enterprises (one, for an enterprise user)."""
+    return _rows(
+        conn,
+        "SELECT code AS id, name, industry FROM enterprise WHERE park_id = :park "
+        "AND (CAST(:scope AS text) IS NULL OR code = :scope) ORDER BY code",
+        {"park": park, "scope": scope},
+    )
+
+
+def devices(conn: Connection, park: str, scope: str | None) -> list[dict[str, Any]]:
+    """Devices with status, last seen and their metrics."""
+    return _rows(
+        conn,
+        """
+        SELECT d.code AS id, e.code AS enterprise, d.name, d.kind, d.outlet, d.status,
+               d.status_at, d.last_seen_at, d.last_seq,
+               array(SELECT m.name FROM device_metric dm JOIN metric m ON m.id = dm.metric_id
+                     WHERE dm.device_id = d.id ORDER BY m.name) AS metrics
+        FROM device d JOIN enterprise e ON e.id = d.enterprise_id
+        WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
+        ORDER BY d.code
+        """,
+        {"park": park, "scope": scope},
+    )
+
+
+def alerts(
+    conn: Connection, park: str, scope: str | None, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Alerts newest first, filtered by state, severity and enterprise; and the total count."""
+    where = """
+        park_id = :park AND (CAST(:scope AS text) IS NULL OR enterprise = :scope)
+        AND (CAST(:state AS text) IS NULL OR state = :state)
+        AND (CAST(:severity AS text) IS NULL OR severity = :severity)
+        AND (CAST(:enterprise AS text) IS NULL OR enterprise = :enterprise)
+    """
+    params = {"park": park, "scope": scope, **filters, "limit": limit, "offset": offset}
+    items = _rows(
+        conn,
+        f'SELECT id, enterprise, rule, subject, state, severity, message, value, "limit", '
+        f"opened_at, last_violation_at, resolved_at FROM alert WHERE {where} "
+        f"ORDER BY opened_at DESC, id DESC LIMIT :limit OFFSET :offset",
+        params,
+    )
+    total = int(
+        conn.execute(text(f"SELECT count(*) FROM alert WHERE {where}"), params).scalar_one()
+    )
+    return items, total
+
+
+def alert_scope(conn: Connection, alert_id: int) -> tuple[str, str | None] | None:
+    """(park, enterprise) of an alert, for authorisation."""
+    row = conn.execute(
+        text("SELECT park_id, enterprise FROM alert WHERE id = :id"), {"id": alert_id}
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def evaluations(conn: Connection, park: str, scope: str | None) -> list[dict[str, Any]]:
+    """Stored evaluations, newest first (an enterprise user sees their enterprise's only)."""
+    return _rows(
+        conn,
+        "SELECT id, enterprise, period_label, indicator_set, set_version, factor_version, "
+        "gate_passed, green_index, computed_at FROM evaluation WHERE park_id = :park "
+        "AND (CAST(:scope AS text) IS NULL OR enterprise = :scope) ORDER BY id DESC",
+        {"park": park, "scope": scope},
+    )
+
+
+def dead_letters(conn: Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Dead letters newest first; the raw payload as text (invalid UTF-8 shown replaced)."""
+    items = _rows(
+        conn,
+        "SELECT id, received_at, topic, reason, reading_index, reprocessed_at, payload "
+        "FROM dead_letter ORDER BY id DESC LIMIT :limit OFFSET :offset",
+        {"limit": limit, "offset": offset},
+    )
+    for item in items:
+        item["payload"] = bytes(item["payload"]).decode("utf-8", "replace")
+    total = int(conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one())
+    return items, total

@@ -1,0 +1,179 @@
+"""The REST API on real TimescaleDB: authentication, roles, enterprise scoping, problems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartpark.api.app import create_app
+from smartpark.api.security import hash_password, new_secret
+from smartpark.checks.runner import run_checks
+from smartpark.storage.users import add_credential, create_user
+from tests.services import Database
+from tests.test_checks import CATALOGUE, DAY_START, HOUR, MINUTE, TARGETS, cems_hour, setup, store
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "admin": ("admin", None), "operator": ("operator", None), "viewer": ("viewer", None),
+    "food": ("operator", "ak-food"),
+}  # fmt: skip
+
+
+@pytest.fixture
+def api(tsdb: Database) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:
+    ids = setup(tsdb)
+    store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))
+    run_checks(tsdb.engine, DAY_START + HOUR + 5 * MINUTE, CATALOGUE, TARGETS)  # an hz-steel alert
+    tokens = {}
+    with tsdb.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO alert (park_id, enterprise, rule, subject, state, severity, message, opened_at, last_violation_at) "
+            "VALUES ('qinba-demo', 'ak-food', 'health.silent', 'ak-food-em-01', 'OPEN', 'warning', 'silent', now(), now())"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO dead_letter (received_at, topic, reason, payload) VALUES (now(), 't', 'bad', '\\xff7b'::bytea)"
+        )
+        for name, (role, enterprise) in USERS.items():
+            user_id = create_user(
+                conn,
+                {
+                    "username": name,
+                    "password_hash": hash_password(PASSWORD),
+                    "role": role,
+                    "park": "qinba-demo",
+                    "enterprise": enterprise,
+                },
+            )
+            secret, hashed = new_secret()
+            add_credential(conn, user_id, hashed, "token", "test", None)
+            tokens[name] = secret
+    with TestClient(create_app(tsdb.engine)) as client:
+        yield client, tsdb, tokens
+
+
+def auth(tokens: dict[str, str], who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[who]}"}
+
+
+def test_nothing_but_health_and_login_answers_without_authentication(api: Any) -> None:
+    client, _, _ = api
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "database": "ok"}
+    assert client.get("/openapi.json").status_code == 404
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    schema = client.get("/api/v1/openapi.json", headers=auth(api[2], "viewer")).json()["paths"]
+    paths = {
+        path: next(iter(methods)).upper()
+        for path, methods in schema.items()
+        if path.startswith("/api/v1") and path != "/api/v1/login"
+    }
+    assert len(paths) >= 10
+    for path, method in paths.items():
+        concrete = (
+            path.replace("{park}", "qinba-demo")
+            .replace("{alert_id}", "1")
+            .replace("{evaluation_id}", "1")
+            .replace("{fmt}", "json")
+        )
+        response = client.request(method, concrete, json={})
+        assert response.status_code == 401, path
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["title"] == "Unauthorized"
+
+
+def test_login_session_and_logout(api: Any) -> None:
+    client, _, _ = api
+    bad = client.post("/api/v1/login", json={"username": "viewer", "password": "nope"})
+    assert (bad.status_code, bad.json()["detail"]) == (401, "unknown username or wrong password")
+    ok = client.post("/api/v1/login", json={"username": "viewer", "password": PASSWORD})
+    assert ok.status_code == 200 and "httponly" in ok.headers["set-cookie"].lower()
+    assert client.get("/api/v1/me").json() == {
+        "username": "viewer",
+        "role": "viewer",
+        "park": "qinba-demo",
+        "enterprise": None,
+    }
+    assert client.post("/api/v1/logout").status_code == 204
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_roles(api: Any) -> None:
+    client, db, tokens = api
+    alert_id = db.scalar("SELECT id FROM alert WHERE enterprise = 'hz-steel'")
+    denied = client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "x"}, headers=auth(tokens, "viewer")
+    )
+    assert (denied.status_code, denied.json()["detail"]) == (
+        403,
+        "this needs the operator role; you are viewer",
+    )
+    done = client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge",
+        json={"note": "on it"},
+        headers=auth(tokens, "operator"),
+    )
+    assert done.json() == {"id": alert_id, "state": "ACKNOWLEDGED"}
+    again = client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge", json={}, headers=auth(tokens, "operator")
+    )
+    assert (
+        again.status_code == 409
+        and "only an OPEN alert can be acknowledged" in again.json()["detail"]
+    )
+    assert db.rows("SELECT by, note FROM alert_transition WHERE to_state = 'ACKNOWLEDGED'") == [
+        ("operator", "on it")
+    ]
+    assert client.get("/api/v1/dead-letters", headers=auth(tokens, "operator")).status_code == 403
+    letters = client.get("/api/v1/dead-letters", headers=auth(tokens, "admin")).json()
+    assert letters["total"] == 1 and letters["items"][0]["payload"] == "\ufffd{"
+
+
+def test_an_enterprise_user_sees_only_their_enterprise(api: Any) -> None:
+    client, db, tokens = api
+    food = auth(tokens, "food")
+    assert [
+        e["id"]
+        for e in client.get("/api/v1/parks/qinba-demo/enterprises", headers=food).json()["items"]
+    ] == ["ak-food"]
+    assert {
+        d["enterprise"]
+        for d in client.get("/api/v1/parks/qinba-demo/devices", headers=food).json()["items"]
+    } == {"ak-food"}
+    alerts = client.get("/api/v1/parks/qinba-demo/alerts", headers=food).json()
+    assert [a["enterprise"] for a in alerts["items"]] == ["ak-food"] and alerts["total"] == 1
+    park_wide = client.get("/api/v1/parks/qinba-demo/alerts", headers=auth(tokens, "viewer")).json()
+    assert park_wide["total"] == 2
+    steel_alert = db.scalar("SELECT id FROM alert WHERE enterprise = 'hz-steel'")
+    assert (
+        client.post(f"/api/v1/alerts/{steel_alert}/resolve", json={}, headers=food).status_code
+        == 404
+    )
+    assert (
+        client.get("/api/v1/parks/other-park/devices", headers=auth(tokens, "admin")).status_code
+        == 404
+    )
+    assert client.get("/api/v1/dead-letters", headers=food).status_code == 403
+
+
+def test_filters_pagination_and_validation_problems(api: Any) -> None:
+    client, _, tokens = api
+    viewer = auth(tokens, "viewer")
+    page = client.get("/api/v1/parks/qinba-demo/alerts?limit=1&offset=1", headers=viewer).json()
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (2, 1, 1, 1)
+    critical = client.get(
+        "/api/v1/parks/qinba-demo/alerts?severity=critical", headers=viewer
+    ).json()
+    assert [a["rule"] for a in critical["items"]] == ["concentration.hourly.emission.so2"]
+    too_many = client.get("/api/v1/parks/qinba-demo/alerts?limit=501", headers=viewer)
+    assert (
+        too_many.status_code == 422
+        and too_many.headers["content-type"] == "application/problem+json"
+    )
+    assert too_many.json()["errors"] == [
+        {"field": "query.limit", "message": "Input should be less than or equal to 500"}
+    ]
+    bad_state = client.get("/api/v1/parks/qinba-demo/alerts?state=SLEEPING", headers=viewer)
+    assert bad_state.status_code == 422 and "query.state" in bad_state.json()["detail"]
