@@ -25,8 +25,8 @@ services:
 	bash deploy/install-services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests simulator
-	$(BIN)/ruff format --check src tests simulator
+	$(BIN)/ruff check src tests simulator bench
+	$(BIN)/ruff format --check src tests simulator bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +34,12 @@ typecheck: $(STAMP)
 ## make test: services, lint, types, then the whole suite against real TimescaleDB and Mosquitto
 test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
+
+## make bench: the benchmark harness (docs/benchmarks.md); BENCH_SECONDS=60 BENCH_RATE=10000
+BENCH_SECONDS ?= 60
+BENCH_RATE ?= 20000
+bench: $(STAMP) services
+	$(BIN)/python -m bench.ingest --seconds $(BENCH_SECONDS) --rate $(BENCH_RATE) --out bench/results/ingest.json
 
 clean:
 	rm -rf $(VENV) .smartpark .pytest_cache .mypy_cache .ruff_cache

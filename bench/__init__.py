@@ -1,0 +1,1 @@
+"""Benchmark harness (`make bench`): see docs/benchmarks.md."""
