@@ -177,3 +177,47 @@ def test_filters_pagination_and_validation_problems(api: Any) -> None:
     ]
     bad_state = client.get("/api/v1/parks/qinba-demo/alerts?state=SLEEPING", headers=viewer)
     assert bad_state.status_code == 422 and "query.state" in bad_state.json()["detail"]
+
+
+def test_inputs_through_the_api_are_validated_scoped_and_kept_with_who(api: Any) -> None:
+    client, db, tokens = api
+    entry = {
+        "enterprise": "ak-food",
+        "period": "2026-11",
+        "key": "industrial_value_added",
+        "value": 1200,
+        "unit": "10k CNY",
+    }
+    assert (
+        client.post(
+            "/api/v1/parks/qinba-demo/inputs", json=entry, headers=auth(tokens, "viewer")
+        ).status_code
+        == 403
+    )
+    created = client.post(
+        "/api/v1/parks/qinba-demo/inputs", json=entry, headers=auth(tokens, "food")
+    )
+    assert created.status_code == 201 and created.json()["entered_by"] == "food"
+    other = client.post(
+        "/api/v1/parks/qinba-demo/inputs",
+        json=entry | {"enterprise": "hz-steel"},
+        headers=auth(tokens, "food"),
+    )
+    assert (other.status_code, other.json()["detail"]) == (
+        403,
+        "you may enter inputs for ak-food only",
+    )
+    wrong = client.post(
+        "/api/v1/parks/qinba-demo/inputs",
+        json=entry | {"unit": "CNY"},
+        headers=auth(tokens, "operator"),
+    )
+    assert (wrong.status_code, wrong.json()["detail"]) == (
+        422,
+        "unit: industrial_value_added is entered in '10k CNY', not 'CNY'",
+    )
+    listed = client.get("/api/v1/parks/qinba-demo/inputs", headers=auth(tokens, "viewer")).json()
+    assert [(i["enterprise"], i["key"], i["value"], i["entered_by"]) for i in listed["items"]] == [
+        ("ak-food", "industrial_value_added", 1200.0, "food")
+    ]
+    assert db.scalar("SELECT period_start::text FROM periodic_input") == "2026-11-01"

@@ -495,7 +495,7 @@ def test_cli_config_import_and_checks_run(tsdb: Database, tmp_path: Any) -> None
         [*cli, "checks", "run", "--at", at], env=env, capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stderr
-    assert "1 alert(s) opened" in out.stdout
+    assert "1 alert(s) opened" in out.stdout and "0 park(s) already claimed" in out.stdout
     out = subprocess.run(
         [*cli, "checks", "run", "--at", "2026-11-27T09:05:00"],
         env=env,
@@ -504,3 +504,41 @@ def test_cli_config_import_and_checks_run(tsdb: Database, tmp_path: Any) -> None
         check=False,
     )
     assert out.returncode == 2 and "needs a UTC offset" in out.stderr
+
+
+def test_two_scheduler_processes_evaluate_a_window_once(tsdb: Database) -> None:
+    """Two processes claiming the same park-hour at the same moment: one evaluates."""
+    import os
+    import subprocess
+    import sys
+
+    ids = setup(tsdb)
+    store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))
+    env = {**os.environ, "SMARTPARK_DATABASE_URL": tsdb.url}
+    at = (DAY_START + HOUR + 5 * MINUTE).isoformat()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smartpark",
+                "checks",
+                "run",
+                "--at",
+                at,
+                "--claim-as",
+                f"scheduler-{i}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert [p.returncode for p in procs] == [0, 0]
+    endings = sorted(o.rsplit(",", 1)[1].strip() for o in outputs)
+    assert endings == ["0 park(s) already claimed", "1 park(s) already claimed"]
+    assert tsdb.scalar("SELECT count(*) FROM check_run") == 1
+    assert tsdb.scalar("SELECT count(*) FROM alert") == 1
+    assert tsdb.scalar("SELECT count(*) FROM alert_transition") == 1

@@ -8,7 +8,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from smartpark.errors import SmartparkError
+from smartpark.errors import ConfigurationError, SmartparkError
 
 PROBLEM = "application/problem+json"
 
@@ -37,6 +37,10 @@ def install(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(ConfigurationError)
+    async def _unprocessable(_: Request, exc: ConfigurationError) -> JSONResponse:
+        return problem(422, "Invalid request", str(exc))
 
     @app.exception_handler(SmartparkError)
     async def _domain(_: Request, exc: SmartparkError) -> JSONResponse:

@@ -15,7 +15,7 @@ from smartpark.api.security import Principal, new_secret, secret_hash, verify_pa
 from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
 from smartpark.storage import queries
-from smartpark.storage.evaluation import get_evaluation, latest_evaluation
+from smartpark.storage.evaluation import get_evaluation, latest_evaluation, list_inputs, save_input
 from smartpark.storage.users import add_credential, drop_credential, user_by_name
 
 router = APIRouter(prefix="/api/v1")
@@ -199,3 +199,53 @@ def dead_letters(
         raise HTTPException(403, "dead letters are park-wide: an enterprise user cannot see them")
     items, total = queries.dead_letters(conn, limit, offset)
     return page(items, total, limit, offset)
+
+
+class InputEntry(BaseModel):
+    """A periodic input as an operator enters it."""
+
+    enterprise: str | None = Field(default=None, examples=["hz-steel"])
+    period: str = Field(examples=["2026", "2026-11"])
+    key: str = Field(examples=["industrial_value_added"])
+    value: float = Field(examples=[20000])
+    unit: str = Field(examples=["10k CNY"])
+
+
+@router.post("/parks/{park}/inputs", tags=["evaluation"], status_code=201)
+def enter_input(
+    park: str,
+    body: InputEntry,
+    conn: Conn,
+    caller: Annotated[Principal, Depends(require("operator"))],
+) -> dict[str, Any]:
+    """Enter (or correct) a periodic input; validated like the CSV import, kept with who."""
+    from smartpark.evaluation.inputs import input_specs, validate
+    from smartpark.evaluation.service import parse_period
+
+    in_park(caller, park)
+    if caller.enterprise is not None and body.enterprise != caller.enterprise:
+        raise HTTPException(403, f"you may enter inputs for {caller.enterprise} only")
+    row = validate(
+        park, body.enterprise, body.period, body.key, body.value, body.unit, input_specs()
+    )
+    start, end = parse_period(row.period)
+    values = {"park": park, "enterprise": row.enterprise, "start": start, "end": end}
+    save_input(
+        conn, values | {"key": row.key, "value": row.value, "unit": row.unit, "by": caller.username}
+    )
+    return {
+        "enterprise": row.enterprise,
+        "period": row.period,
+        "key": row.key,
+        "value": row.value,
+        "unit": row.unit,
+        "entered_by": caller.username,
+    }
+
+
+@router.get("/parks/{park}/inputs", tags=["evaluation"])
+def inputs(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
+    """Entered periodic inputs."""
+    in_park(caller, park)
+    items = list_inputs(conn, park, caller.enterprise)
+    return page(items, len(items), len(items), 0)

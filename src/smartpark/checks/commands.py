@@ -64,9 +64,13 @@ def checks_run(
     until: Annotated[
         str | None, typer.Option(help="Re-evaluate every hour from --at to this time")
     ] = None,
+    claim_as: Annotated[
+        str | None,
+        typer.Option(help="Run as a scheduler would: skip a park-hour another one claimed"),
+    ] = None,
 ) -> None:
     """Evaluate the checks as of a past time (deterministic; how late data is caught up)."""
-    from smartpark.checks.runner import run_range
+    from smartpark.checks.runner import run_checks, run_range
     from smartpark.checks.scheduler import targets_from
 
     settings = settings_or_exit()
@@ -74,12 +78,15 @@ def checks_run(
         engine, _ = engine_for(settings)
         catalogue = load_catalogue(settings.extra_metrics_file)
         start = _when(at)
-        summary = run_range(
-            engine, start, _when(until) if until else start, catalogue, targets_from(settings)
-        )
+        targets = targets_from(settings)
+        if claim_as:
+            summary = run_checks(engine, start, catalogue, targets, claim_as=claim_as)
+        else:
+            summary = run_range(engine, start, _when(until) if until else start, catalogue, targets)
     except SmartparkError as exc:
         raise fail(exc) from exc
     typer.echo(
         f"{summary.results} result(s), {summary.violations} alarming, "
-        f"{summary.opened} alert(s) opened, {summary.resolved} resolved"
+        f"{summary.opened} alert(s) opened, {summary.resolved} resolved, "
+        f"{summary.skipped_parks} park(s) already claimed"
     )

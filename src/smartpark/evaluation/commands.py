@@ -22,7 +22,7 @@ def inputs_import(
     by: Annotated[str, typer.Option(help="Who enters the values (kept with them)")] = "cli",
 ) -> None:
     """Validate and store periodic inputs (value added, land area, audits, accidents ...)."""
-    from smartpark.evaluation.inputs import parse_csv
+    from smartpark.evaluation.inputs import input_specs, parse_csv
     from smartpark.evaluation.service import parse_period
     from smartpark.storage.evaluation import save_input
 
@@ -43,16 +43,6 @@ def inputs_import(
     except (SmartparkError, OSError) as exc:
         raise fail(SmartparkError(str(exc))) from exc
     typer.echo(f"stored {len(rows)} input(s)")
-
-
-def input_specs() -> dict[str, Any]:
-    """Every input the shipped indicator sets declare."""
-    from smartpark.evaluation.indicators import load_indicator_set
-
-    specs: dict[str, Any] = {}
-    for name in ("miit-2016", "miit-2024"):
-        specs |= load_indicator_set(name).inputs
-    return specs
 
 
 @evaluation_app.command("run")

@@ -7,10 +7,11 @@ import io
 from dataclasses import dataclass
 
 from smartpark.errors import ConfigurationError
-from smartpark.evaluation.indicators import InputSpec
+from smartpark.evaluation.indicators import InputSpec, load_indicator_set
 from smartpark.evaluation.service import parse_period
 
 COLUMNS = ("park", "enterprise", "period", "key", "value", "unit")
+SHIPPED_SETS = ("miit-2016", "miit-2024")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,11 @@ def parse_csv(text: str, specs: dict[str, InputSpec], source: str) -> list[Input
         except ConfigurationError as exc:
             raise ConfigurationError(f"{source}: line {line}: {exc}") from None
     return rows
+
+
+def input_specs() -> dict[str, InputSpec]:
+    """Every input the shipped indicator sets declare."""
+    specs: dict[str, InputSpec] = {}
+    for name in SHIPPED_SETS:
+        specs |= load_indicator_set(name).inputs
+    return specs

@@ -116,3 +116,17 @@ def latest_evaluation(
         {"park": park, "e": enterprise, "label": label, "set": indicator_set},
     ).first()
     return None if row is None else dict(row._mapping)
+
+
+def list_inputs(conn: Connection, park: str, scope: str | None) -> list[dict[str, Any]]:
+    """Entered inputs with who entered them (an enterprise user sees their enterprise's)."""
+    rows = conn.execute(
+        text(
+            "SELECT enterprise, period_start, period_end, key, value, unit, entered_by, entered_at "
+            "FROM periodic_input WHERE park_id = :park "
+            "AND (CAST(:scope AS text) IS NULL OR enterprise = :scope) "
+            "ORDER BY period_start DESC, enterprise NULLS FIRST, key"
+        ),
+        {"park": park, "scope": scope},
+    )
+    return [dict(r._mapping) for r in rows]
