@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,7 @@ from smartpark.api.security import Principal, new_secret, secret_hash, verify_pa
 from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
 from smartpark.storage import queries
-from smartpark.storage.evaluation import get_evaluation, latest_evaluation, list_inputs, save_input
+from smartpark.storage.evaluation import get_evaluation, list_inputs, save_input
 from smartpark.storage.users import add_credential, drop_credential, user_by_name
 
 router = APIRouter(prefix="/api/v1")
@@ -163,28 +162,12 @@ def evaluation_report(
     evaluation_id: int, fmt: Literal["html", "pdf", "csv", "json"], caller: Caller, conn: Conn
 ) -> Response:
     """The evaluation's report (with last year's alongside when there is one)."""
-    from smartpark.evaluation.pdf import to_pdf
-    from smartpark.evaluation.report import to_csv, to_html, to_json
-    from smartpark.evaluation.service import previous_period
+    from smartpark.evaluation.render import MEDIA_TYPES, render
 
     row = get_evaluation(conn, evaluation_id)
     if row is None or not caller.sees(row["park_id"], row["enterprise"]):
         raise HTTPException(404, f"no evaluation {evaluation_id}")
-    previous = latest_evaluation(
-        conn,
-        row["park_id"],
-        row["enterprise"],
-        previous_period(row["period_label"]),
-        row["indicator_set"],
-    )
-    writers: dict[str, tuple[Callable[[], bytes], str]] = {
-        "html": (lambda: to_html(row, previous).encode(), "text/html; charset=utf-8"),
-        "pdf": (lambda: to_pdf(row, previous), "application/pdf"),
-        "csv": (lambda: to_csv(row).encode(), "text/csv; charset=utf-8"),
-        "json": (lambda: to_json(row), "application/json"),
-    }
-    body, media = writers[fmt]
-    return Response(body(), media_type=media)
+    return Response(render(conn, row, fmt), media_type=MEDIA_TYPES[fmt])
 
 
 @router.get("/dead-letters", tags=["ingestion"])

@@ -10,7 +10,7 @@ import typer
 
 from smartpark.cli_common import engine_for, fail, settings_or_exit
 from smartpark.errors import ConfigurationError, SmartparkError
-from smartpark.storage.evaluation import get_evaluation, latest_evaluation
+from smartpark.storage.evaluation import get_evaluation
 
 inputs_app = typer.Typer(help="Periodic inputs no sensor measures.", no_args_is_help=True)
 evaluation_app = typer.Typer(help="Green evaluations and their reports.", no_args_is_help=True)
@@ -78,31 +78,19 @@ def evaluation_report(
     ],
 ) -> None:
     """Write an evaluation's report, with last year's evaluation alongside when there is one."""
-    from smartpark.evaluation.pdf import to_pdf
-    from smartpark.evaluation.report import to_csv, to_html, to_json
-    from smartpark.evaluation.service import previous_period
+    from smartpark.evaluation.render import MEDIA_TYPES, render
 
+    fmt = out.suffix.removeprefix(".")
     settings = settings_or_exit()
     try:
+        if fmt not in MEDIA_TYPES:
+            raise ConfigurationError(f"--out must end in .{', .'.join(MEDIA_TYPES)}")
         engine, _ = engine_for(settings)
         with engine.connect() as conn:
             row = get_evaluation(conn, evaluation_id)
             if row is None:
                 raise ConfigurationError(f"no evaluation {evaluation_id}")
-            previous = latest_evaluation(
-                conn,
-                row["park_id"],
-                row["enterprise"],
-                previous_period(row["period_label"]),
-                row["indicator_set"],
-            )
+            out.write_bytes(render(conn, row, fmt))
     except SmartparkError as exc:
         raise fail(exc) from exc
-    writers = {
-        ".html": lambda: to_html(row, previous).encode(), ".pdf": lambda: to_pdf(row, previous),
-        ".csv": lambda: to_csv(row).encode(), ".json": lambda: to_json(row),
-    }  # fmt: skip
-    if out.suffix not in writers:
-        raise fail(ConfigurationError(f"--out must end in {', '.join(writers)}"))
-    out.write_bytes(writers[out.suffix]())
     typer.echo(f"wrote {out}")
