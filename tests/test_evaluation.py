@@ -239,3 +239,21 @@ def test_bad_inputs_are_refused_with_line_and_field(park: Any) -> None:
         "value: waste_gas_recovery_rate must be at most 100, got 120"
         in cli(db, "inputs", "import", str(bad)).stderr
     )
+
+
+def test_the_monthly_scheduler_job_evaluates_the_month_and_its_year_once(park: Any) -> None:
+    from smartpark.checks.scheduler import Scheduler
+    from smartpark.config import Settings
+
+    db, tmp_path = park
+    configure(db, tmp_path, [FACTORS_A])
+    jobs = Scheduler(db.engine, Settings(database_url=db.url), None)
+    jobs._evaluate("qinba-demo")
+    jobs._evaluate("qinba-demo")  # a second scheduler (or a rerun) in the same hour: claimed
+    labels = sorted(label for (label,) in db.rows("SELECT period_label FROM evaluation"))
+    assert (
+        len(labels) == 2
+        and labels[0].isdigit()
+        and len(labels[1]) == 7
+        and labels[1].startswith(labels[0])
+    )
