@@ -12,6 +12,7 @@ from smartpark import __version__
 from smartpark.api import problems
 from smartpark.api.deps import Caller
 from smartpark.api.routes import router
+from smartpark.api.series import router as series_router
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -29,6 +30,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     problems.install(app)
     app.include_router(router)
+    app.include_router(series_router)
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)
     def openapi(_: Caller) -> dict[str, Any]:

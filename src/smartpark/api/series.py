@@ -1,0 +1,126 @@
+"""`/api/v1/parks/{park}/readings`: raw or bucketed series with a point cap, and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from smartpark.api.deps import Caller, Conn, in_park
+from smartpark.storage import series
+from smartpark.storage.series import SeriesQuery
+
+router = APIRouter(prefix="/api/v1", tags=["readings"])
+# The most points one JSON response carries; beyond it the client picks a bucket or a
+# shorter range (the CSV export streams any length).
+MAX_POINTS = 10_000
+BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
+           "1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}  # fmt: skip
+Devices = Annotated[list[str], Query(min_length=1, description="Device ids (repeat the parameter)")]
+Metrics = Annotated[
+    list[str], Query(min_length=1, description="Metric names (repeat the parameter)")
+]
+When = Annotated[
+    datetime, Query(description="RFC 3339 with an offset, e.g. 2026-11-29T08:00:00+08:00")
+]
+
+
+def _query(
+    park: str, caller: Caller, device: list[str], metric: list[str], start: datetime, end: datetime
+) -> SeriesQuery:
+    in_park(caller, park)
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise HTTPException(422, f"{name} needs a UTC offset (e.g. 2026-11-29T08:00:00+08:00)")
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    return SeriesQuery(
+        park, caller.enterprise, sorted(set(device)), sorted(set(metric)), start, end
+    )
+
+
+def _estimate(q: SeriesQuery, bucket: timedelta) -> int:
+    return int((q.end - q.start) / bucket + 1) * len(q.devices) * len(q.metrics)
+
+
+@router.get("/parks/{park}/readings")
+def readings(
+    park: str, caller: Caller, conn: Conn, device: Devices, metric: Metrics, start: When, end: When,
+    bucket: Annotated[str, Query(description="raw, auto or one of 1m 5m 15m 1h 6h 1d")] = "auto",
+) -> dict[str, Any]:  # fmt: skip
+    """Several devices' and metrics' series; `auto` gives raw points when they fit under the
+    cap, else the finest bucket that does (mean/min/max of valid samples and their count)."""
+    q = _query(park, caller, device, metric, start, end)
+    if bucket not in ("raw", "auto", *BUCKETS):
+        raise HTTPException(
+            422, f"bucket must be raw, auto or one of {' '.join(BUCKETS)}, not {bucket!r}"
+        )
+    if bucket in ("raw", "auto"):
+        points = series.count(conn, q)
+        if points <= MAX_POINTS:
+            return {
+                "bucket": "raw",
+                "series": _group(series.raw(conn, q), ("time", "value", "flag")),
+            }
+        if bucket == "raw":
+            raise HTTPException(
+                422,
+                f"the range holds {points} points, more than {MAX_POINTS}: "
+                "choose a bucket, a shorter range or readings.csv",
+            )
+        bucket = next((b for b, size in BUCKETS.items() if _estimate(q, size) <= MAX_POINTS), "1d")
+    estimate = _estimate(q, BUCKETS[bucket])
+    if estimate > MAX_POINTS:
+        raise HTTPException(
+            422,
+            f"{bucket} buckets give about {estimate} points, more than {MAX_POINTS}: "
+            "choose a larger bucket or a shorter range",
+        )
+    rows = series.bucketed(conn, q, BUCKETS[bucket])
+    return {"bucket": bucket, "series": _group(rows, ("bucket", "mean", "min", "max", "samples"))}
+
+
+def _group(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        entry = out.setdefault(
+            (row["device"], row["metric"]),
+            {"device": row["device"], "metric": row["metric"], "unit": row["unit"], "points": []},
+        )
+        entry["points"].append([row[f] for f in fields])
+    return list(out.values())
+
+
+@router.get("/parks/{park}/readings.csv")
+def readings_csv(
+    request: Request,
+    park: str,
+    caller: Caller,
+    device: Devices,
+    metric: Metrics,
+    start: When,
+    end: When,
+) -> StreamingResponse:
+    """Raw readings as CSV, streamed from a server-side cursor (no point cap)."""
+    q = _query(park, caller, device, metric, start, end)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["time", "device", "metric", "value", "unit", "flag"])
+        with request.app.state.engine.connect() as conn:
+            for n, row in enumerate(series.stream_raw(conn, q), start=1):
+                writer.writerow([row[0].isoformat(), *row[1:]])
+                if n % 1000 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="{park}-readings.csv"'}
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -1,0 +1,75 @@
+"""Reading series for the API: raw or time-bucketed, several devices and metrics at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from smartpark.db import timescaledb_installed
+
+_SCOPE = """
+    FROM reading r
+    JOIN device d ON d.id = r.device_id
+    JOIN enterprise e ON e.id = d.enterprise_id
+    JOIN metric m ON m.id = r.metric_id
+    WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
+      AND d.code = ANY(:devices) AND m.name = ANY(:metrics)
+      AND r.time >= :start AND r.time < :end
+"""
+# Buckets start at a fixed UTC origin, so the same range always gives the same buckets.
+_ORIGIN = "timestamptz '2000-01-01 00:00+00'"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """Which readings: devices and metrics of a park (within the caller's scope), [start, end)."""
+
+    park: str
+    scope: str | None
+    devices: list[str]
+    metrics: list[str]
+    start: datetime
+    end: datetime
+
+
+def count(conn: Connection, q: SeriesQuery) -> int:
+    """How many raw points the request covers (to enforce the cap before fetching)."""
+    return int(conn.execute(text("SELECT count(*) " + _SCOPE), asdict(q)).scalar_one())
+
+
+def raw(conn: Connection, q: SeriesQuery) -> list[dict[str, Any]]:
+    """Every reading in the range, ordered by device, metric and time."""
+    sql = "SELECT d.code AS device, m.name AS metric, m.unit, r.time, r.value, r.flag"
+    rows = conn.execute(text(sql + _SCOPE + " ORDER BY 1, 2, 4"), asdict(q))
+    return [dict(row._mapping) for row in rows]
+
+
+def bucketed(conn: Connection, q: SeriesQuery, bucket: timedelta) -> list[dict[str, Any]]:
+    """Per bucket: mean, min and max of the valid (N) values and the number of samples;
+    time_bucket on TimescaleDB, date_bin on plain PostgreSQL."""
+    function = "time_bucket" if timescaledb_installed(conn) else "date_bin"
+    sql = (
+        f"SELECT d.code AS device, m.name AS metric, m.unit, "
+        f"{function}(:bucket, r.time, {_ORIGIN}) AS bucket, "
+        "avg(r.value) FILTER (WHERE r.flag = 'N') AS mean, "
+        "min(r.value) FILTER (WHERE r.flag = 'N') AS min, "
+        "max(r.value) FILTER (WHERE r.flag = 'N') AS max, count(*) AS samples"
+    )
+    rows = conn.execute(
+        text(sql + _SCOPE + " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4"), asdict(q) | {"bucket": bucket}
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def stream_raw(conn: Connection, q: SeriesQuery) -> Iterator[tuple[Any, ...]]:
+    """Raw rows through a server-side cursor, for CSV export of long ranges."""
+    sql = "SELECT r.time, d.code, m.name, r.value, m.unit, r.flag" + _SCOPE + " ORDER BY 1, 2, 3"
+    result = conn.execution_options(stream_results=True, max_row_buffer=5000).execute(
+        text(sql), asdict(q)
+    )
+    for row in result:
+        yield tuple(row)
