@@ -221,3 +221,24 @@ def test_inputs_through_the_api_are_validated_scoped_and_kept_with_who(api: Any)
         ("ak-food", "industrial_value_added", 1200.0, "food")
     ]
     assert db.scalar("SELECT period_start::text FROM periodic_input") == "2026-11-01"
+
+
+def test_prometheus_metrics(api: Any) -> None:
+    from smartpark.ingestion.stats import IngestStats
+
+    client, db, tokens = api
+    assert client.get("/metrics").status_code == 401
+    text = client.get("/metrics", headers=auth(tokens, "viewer")).text
+    assert 'smartpark_alerts{severity="critical",state="OPEN"} 1.0' in text
+    assert 'smartpark_alerts{severity="warning",state="OPEN"} 1.0' in text
+    assert "smartpark_dead_letters 1.0" in text
+    assert "smartpark_check_run_seconds_count" in text
+    with TestClient(
+        create_app(db.engine, IngestStats(messages=5, inserted=25, queue_depth=3))
+    ) as with_ingestor:
+        text = with_ingestor.get("/metrics", headers=auth(tokens, "viewer")).text
+    assert (
+        "smartpark_ingest_messages_total 5.0" in text
+        and "smartpark_ingest_readings_inserted_total 25.0" in text
+    )
+    assert "smartpark_ingest_queue_depth 3.0" in text

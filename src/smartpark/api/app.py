@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
 
 from smartpark import __version__
@@ -13,10 +14,12 @@ from smartpark.api import problems
 from smartpark.api.deps import Caller
 from smartpark.api.routes import router
 from smartpark.api.series import router as series_router
+from smartpark.ingestion.stats import IngestStats
+from smartpark.metrics import exposition
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The operator API on `engine`."""
+def create_app(engine: Engine, ingest_stats: IngestStats | None = None) -> FastAPI:
+    """The operator API on `engine` (with the in-process ingestor's counters, if any)."""
     app = FastAPI(
         title="smartpark",
         version=__version__,
@@ -36,6 +39,11 @@ def create_app(engine: Engine) -> FastAPI:
     def openapi(_: Caller) -> dict[str, Any]:
         """The OpenAPI document (authenticated)."""
         return app.openapi()
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics(_: Caller) -> Response:
+        """Prometheus metrics (scrape with an API token as bearer)."""
+        return Response(exposition(engine, ingest_stats), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

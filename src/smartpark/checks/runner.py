@@ -15,6 +15,7 @@ from smartpark.checks import carbon, emissions, health, ratios
 from smartpark.checks.config import ChecksConfig
 from smartpark.checks.results import Result
 from smartpark.checks.windows import floor_hour
+from smartpark.metrics import CHECK_SECONDS
 from smartpark.storage.checks import claim_run, load_config, parks, save_result
 from smartpark.storage.rollups import refresh_all
 
@@ -72,7 +73,7 @@ def run_checks(
     for park, timezone in configured:
         if only_park is not None and park != only_park:
             continue
-        with engine.begin() as conn:
+        with CHECK_SECONDS.time(), engine.begin() as conn:
             if claim_as and not claim_run(conn, f"checks:{park}", floor_hour(now), claim_as):
                 summary.skipped_parks += 1
                 continue
