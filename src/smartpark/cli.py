@@ -204,8 +204,10 @@ def run(
     checks_config: Annotated[
         Path | None, typer.Option(help="Checks configuration YAML to import at start")
     ] = None,
+    port: Annotated[int, typer.Option(help="Port of the API on 127.0.0.1")] = 8000,
 ) -> None:
     """The whole system on the embedded default (or on configured services)."""
+    from smartpark.api.server import ApiServer, ensure_admin
     from smartpark.checks.scheduler import Scheduler, targets_from
     from smartpark.demo import DemoPark
 
@@ -226,13 +228,18 @@ def run(
     ingestor.start()
     jobs = Scheduler(engine, settings, endpoint)
     jobs.start()
+    api = ApiServer(engine, ingestor.stats, "127.0.0.1", port)
+    api.start()
+    login = ensure_admin(engine, settings.data_dir)
+    credentials = f", log in as {login[0]} / {login[1]}" if login else ""
     typer.echo(
         f"smartpark is running.\n"
         f"  publish telemetry to {endpoint.url()} on "
         f"{settings.mqtt_topic_prefix}/{{park}}/{{enterprise}}/{{device}}/telemetry"
         " (docs/mqtt.md)\n"
         f"  database: {engine.url.render_as_string(hide_password=True)}\n"
-        f"  stop with Ctrl-C"
+        f"  API: {api.url}/api/v1 (docs/api.md){credentials}\n"
+        "  stop with Ctrl-C"
     )
     demo = None
     if simulate is not None:
@@ -246,6 +253,7 @@ def run(
     healthy = _wait_for_signal(ingestor)
     if demo is not None:
         demo.stop()
+    api.stop()
     jobs.stop()
     ingestor.stop()
     if broker is not None:
