@@ -242,3 +242,94 @@ def test_prometheus_metrics(api: Any) -> None:
         and "smartpark_ingest_readings_inserted_total 25.0" in text
     )
     assert "smartpark_ingest_queue_depth 3.0" in text
+
+
+def test_reprocess_a_dead_letter_after_registering_the_device(api: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+
+    from smartpark.registry.schema import parse_registry
+    from smartpark.storage.registry import import_registry
+    from tests.test_checks import CATALOGUE
+
+    client, db, tokens = api
+    ts = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    payload = orjson.dumps(
+        {
+            "ts": ts.isoformat(),
+            "readings": [
+                {"metric": "water.intake", "value": 3.5},
+                {
+                    "metric": "water.intake",
+                    "value": 1,
+                    "flag": "Z",
+                    "ts": (ts + timedelta(minutes=1)).isoformat(),
+                },
+            ],
+        }
+    )
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO dead_letter (received_at, topic, reason, payload) VALUES (%s, %s, %s, %s)",
+            (
+                ts,
+                "smartpark/qinba-demo/hz-steel/new-meter-01/telemetry",
+                "unknown device 'new-meter-01' in park 'qinba-demo'",
+                payload,
+            ),
+        )
+        dead_id = conn.exec_driver_sql("SELECT max(id) FROM dead_letter").scalar()
+    admin = auth(tokens, "admin")
+    unchanged = client.post(f"/api/v1/dead-letters/{dead_id}/reprocess", headers=admin).json()
+    assert unchanged["inserted"] == 0 and unchanged["still_failing"] == [
+        "unknown device 'new-meter-01' in park 'qinba-demo'"
+    ]
+    # The registry fix, then the reprocess of the new dead letter it left.
+    doc = {
+        "parks": [
+            {
+                "id": "qinba-demo",
+                "name": "Qinba",
+                "enterprises": [
+                    {
+                        "id": "hz-steel",
+                        "name": "Hanzhong Steel",
+                        "devices": [
+                            {
+                                "id": "new-meter-01",
+                                "kind": "water_meter",
+                                "metrics": ["water.intake"],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    with db.engine.begin() as conn:
+        import_registry(conn, parse_registry(doc, set(CATALOGUE), "fix"), "Asia/Shanghai")
+    latest = db.scalar("SELECT max(id) FROM dead_letter")
+    assert (
+        client.post(f"/api/v1/dead-letters/{dead_id}/reprocess", headers=admin).status_code == 404
+    )  # done already
+    fixed = client.post(f"/api/v1/dead-letters/{latest}/reprocess", headers=admin).json()
+    assert fixed == {
+        "dead_letters_closed": 1,
+        "inserted": 1,
+        "duplicates": 0,
+        "still_failing": ["flag 'Z' of water.intake is not one of N F M S D C T B"],
+    }
+    assert db.rows("SELECT value FROM reading_view WHERE device = 'new-meter-01'") == [(3.5,)]
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM dead_letter WHERE reprocessed_at IS NULL AND topic LIKE '%%new-meter-01%%'"
+        )
+        == 1
+    )
+    assert (
+        client.post(
+            f"/api/v1/dead-letters/{latest}/reprocess", headers=auth(tokens, "operator")
+        ).status_code
+        == 403
+    )

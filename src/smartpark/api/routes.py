@@ -13,6 +13,7 @@ from smartpark.api.deps import SESSION_COOKIE, Caller, Conn, in_park, require
 from smartpark.api.security import Principal, new_secret, secret_hash, verify_password
 from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
+from smartpark.ingestion.types import ParseContext
 from smartpark.storage import queries
 from smartpark.storage.evaluation import get_evaluation, list_inputs, save_input
 from smartpark.storage.users import add_credential, drop_credential, user_by_name
@@ -232,3 +233,30 @@ def inputs(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     in_park(caller, park)
     items = list_inputs(conn, park, caller.enterprise)
     return page(items, len(items), len(items), 0)
+
+
+@router.post("/dead-letters/{dead_letter_id}/reprocess", tags=["ingestion"])
+def reprocess_dead_letter(
+    dead_letter_id: int, request: Request, caller: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Run a dead-lettered message through the contract again (after a registry fix)."""
+    from smartpark.db import connect_raw
+    from smartpark.ingestion.reprocess import reprocess
+    from smartpark.ingestion.service import writer_config
+    from smartpark.storage.registry import load_snapshot
+
+    if caller.enterprise is not None:
+        raise HTTPException(
+            403, "dead letters are park-wide: an enterprise user cannot reprocess them"
+        )
+    engine = request.app.state.engine
+    settings = get_settings()
+    limits = writer_config(settings).limits
+    with engine.connect() as conn:
+        ctx = ParseContext(load_snapshot(conn), limits, settings.mqtt_topic_prefix)
+    with connect_raw(engine.url.render_as_string(hide_password=False)) as raw:
+        done = reprocess(raw, dead_letter_id, ctx, datetime.now(UTC))
+    if done is None:
+        raise HTTPException(404, f"no unprocessed dead letter {dead_letter_id}")
+    return {"dead_letters_closed": done.dead_letters_closed, "inserted": done.inserted,
+            "duplicates": done.duplicates, "still_failing": done.still_failing}  # fmt: skip
