@@ -333,3 +333,27 @@ def test_reprocess_a_dead_letter_after_registering_the_device(api: Any) -> None:
         ).status_code
         == 403
     )
+
+
+def test_check_results_with_their_inputs(api: Any) -> None:
+    client, _, tokens = api
+    viewer = auth(tokens, "viewer")
+    results = client.get(
+        "/api/v1/parks/qinba-demo/check-results?check=concentration.&status=violation",
+        headers=viewer,
+    ).json()
+    assert results["total"] == 1
+    (item,) = results["items"]
+    assert (item["check"], item["subject"], item["value"], item["limit"]) == (
+        "concentration.hourly.emission.so2",
+        "hz-steel/stack-1",
+        50.0,
+        35.0,
+    )
+    assert item["inputs"]["limit_source"] == "GB 13223-2011"
+    assert (
+        client.get("/api/v1/parks/qinba-demo/check-results", headers=auth(tokens, "food")).json()[
+            "total"
+        ]
+        == 0
+    )

@@ -116,6 +116,20 @@ def alerts(
     return page(items, total, limit, offset)
 
 
+@router.get("/parks/{park}/check-results", tags=["alerts"])
+def check_results(
+    park: str, caller: Caller, conn: Conn, limit: Limit = 50, offset: Offset = 0,
+    check: Annotated[str | None, Query(description="Check name or prefix, e.g. ratio.")] = None,
+    subject: str | None = None,
+    status: Literal["ok", "violation", "warning", "insufficient_data", "invalid"] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every check verdict with the window, value, limit, coverage and inputs behind it."""
+    in_park(caller, park)
+    filters = {"check": check, "subject": subject, "status": status}
+    items, total = queries.check_results(conn, park, caller.enterprise, filters, limit, offset)
+    return page(items, total, limit, offset)
+
+
 def _own_alert(conn: Any, caller: Principal, alert_id: int) -> None:
     scope = queries.alert_scope(conn, alert_id)
     if scope is None or not caller.sees(*scope):

@@ -93,3 +93,33 @@ def dead_letters(conn: Connection, limit: int, offset: int) -> tuple[list[dict[s
         item["payload"] = bytes(item["payload"]).decode("utf-8", "replace")
     total = int(conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one())
     return items, total
+
+
+def check_results(
+    conn: Connection, park: str, scope: str | None, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Check results newest window first, with their inputs; filtered by check prefix,
+    subject and status."""
+    where = """
+        (CAST(:scope AS text) IS NULL OR r.enterprise = :scope)
+        AND (r.enterprise IS NULL OR EXISTS (SELECT 1 FROM enterprise e
+             WHERE e.park_id = :park AND e.code = r.enterprise))
+        AND (CAST(:check AS text) IS NULL OR r.check_name LIKE CAST(:check AS text) || '%')
+        AND (CAST(:subject AS text) IS NULL OR r.subject = :subject)
+        AND (CAST(:status AS text) IS NULL OR r.status = :status)
+    """
+    params = {"park": park, "scope": scope, **filters, "limit": limit, "offset": offset}
+    items = _rows(
+        conn,
+        "SELECT r.check_name AS check, r.subject, r.enterprise, r.window_start, r.window_end, "
+        'r.status, r.value, r."limit", r.coverage, r.severity, r.inputs, r.evaluated_at '
+        f"FROM check_result r WHERE {where} ORDER BY r.window_end DESC, r.id DESC "
+        "LIMIT :limit OFFSET :offset",
+        params,
+    )
+    total = int(
+        conn.execute(
+            text(f"SELECT count(*) FROM check_result r WHERE {where}"), params
+        ).scalar_one()
+    )
+    return items, total
