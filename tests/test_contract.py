@@ -112,6 +112,8 @@ def test_timestamp_rules() -> None:
         {"metric": "water.intake", "value": 1, "ts": "2026-11-29T00:15:00.001Z"},  # beyond
         {"metric": "water.intake", "value": 1, "ts": "2026-08-31T00:10:00Z"},  # exactly 90 days
         {"metric": "water.intake", "value": 1, "ts": "2026-08-31T00:09:59Z"},  # older
+        {"metric": "water.intake", "value": 1, "ts": ["2026-11-29T00:00:00Z"]},  # not a time
+        {"metric": "water.intake", "value": 1, "ts": True},  # not epoch ms
     ]
     result = parse({"readings": readings})
     assert [r.time for r in result.readings] == [
@@ -124,7 +126,12 @@ def test_timestamp_rules() -> None:
     assert reasons[2] == "timestamp 'yesterday' of water.intake is not RFC 3339"
     assert "more than 0:05:00 in the future" in reasons[4]
     assert "older than the accepted 90 days" in reasons[6]
-    assert sorted(reasons) == [0, 1, 2, 4, 6]
+    assert (
+        reasons[7]
+        == reasons[8]
+        == "timestamp of water.intake must be RFC 3339 text or epoch milliseconds"
+    )
+    assert sorted(reasons) == [0, 1, 2, 4, 6, 7, 8]
 
 
 @pytest.mark.parametrize(

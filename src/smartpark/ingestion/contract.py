@@ -52,9 +52,10 @@ def parse_message(topic: str, payload: bytes, ctx: ParseContext, now: datetime) 
     except RejectedReading as exc:
         return Parsed(device, rejections=[Rejection(str(exc))])
     result = Parsed(device, seq=seq)
+    times: dict[tuple[type, Any], datetime] = {}  # the message's ts is parsed once, not per reading
     for index, raw in enumerate(raws):
         try:
-            result.readings.append(_reading(raw, device, registry, limits, now))
+            result.readings.append(_reading(raw, device, registry, limits, now, times))
         except RejectedReading as exc:
             result.rejections.append(Rejection(str(exc), index))
     return result
@@ -116,7 +117,12 @@ def _parse_native(doc: Any) -> tuple[int | None, list[RawReading]]:
 
 
 def _reading(
-    raw: RawReading, device: DeviceRef, registry: Registry, limits: Limits, now: datetime
+    raw: RawReading,
+    device: DeviceRef,
+    registry: Registry,
+    limits: Limits,
+    now: datetime,
+    times: dict[tuple[type, Any], datetime],
 ) -> Reading:
     if raw.error is not None:
         raise RejectedReading(raw.error)
@@ -137,7 +143,13 @@ def _reading(
     flag = "N" if raw.flag is None else raw.flag
     if flag not in FLAGS:
         raise RejectedReading(f"flag {flag!r} of {raw.metric} is not one of N F M S D C T B")
-    time = parse_timestamp(raw.ts, raw.metric)
+    if type(raw.ts) in (str, int, float):
+        key = (type(raw.ts), raw.ts)  # the type too: True must not hit a cached 1
+        time = times.get(key)
+        if time is None:
+            time = times[key] = parse_timestamp(raw.ts, raw.metric)
+    else:
+        time = parse_timestamp(raw.ts, raw.metric)  # None, or a type it will name as wrong
     check_window(time, now, limits, raw.metric)
     return Reading(device.id, metric.id, time, float(value), flag)
 
