@@ -17,10 +17,10 @@ from smartpark.alerts.service import Targets
 from smartpark.catalogue import Metric
 from smartpark.checks.runner import run_range
 from smartpark.config import MqttEndpoint, Settings
-from smartpark.evaluation.service import parse_period, run_evaluation
+from smartpark.evaluation.inputs import InputRow, store
+from smartpark.evaluation.service import run_evaluation
 from smartpark.ingestion.stats import IngestStats
 from smartpark.storage.checks import parks
-from smartpark.storage.evaluation import save_input
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,8 @@ class DemoPark:
         with self._engine.begin() as conn:
             for park, timezone in parks(conn):
                 label = f"{now.astimezone(ZoneInfo(timezone)):%Y-%m}"
-                start, end = parse_period(label)
                 for key, (unit, value) in DEMO_INPUTS.items():
-                    where = {"park": park, "enterprise": None, "start": start, "end": end}
-                    save_input(
-                        conn, where | {"key": key, "value": value, "unit": unit, "by": "demo"}
-                    )
+                    store(conn, InputRow(park, None, label, key, value, unit), "demo")
                 evaluation_id = run_evaluation(conn, park, label, now)
                 log.info("demo park: evaluation %d of %s for %s", evaluation_id, park, label)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,7 @@ from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
 from smartpark.ingestion.types import ParseContext
 from smartpark.storage import queries
-from smartpark.storage.evaluation import get_evaluation, list_inputs, save_input
+from smartpark.storage.evaluation import get_evaluation, list_inputs
 from smartpark.storage.users import add_credential, drop_credential, user_by_name
 
 router = APIRouter(prefix="/api/v1")
@@ -44,6 +45,11 @@ def page(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> di
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+def whole(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A short list returned whole, in the same shape."""
+    return page(items, len(items), len(items), 0)
+
+
 @router.post("/login", tags=["auth"])
 def login(body: Login, response: Response, conn: Conn) -> dict[str, Any]:
     """Start a dashboard session (an HttpOnly cookie)."""
@@ -56,12 +62,7 @@ def login(body: Login, response: Response, conn: Conn) -> dict[str, Any]:
     response.set_cookie(
         SESSION_COOKIE, secret, httponly=True, samesite="lax", max_age=SESSION_HOURS * 3600
     )
-    return {
-        "username": user["username"],
-        "role": user["role"],
-        "park": user["park_id"],
-        "enterprise": user["enterprise"],
-    }
+    return Principal.from_row(user).describe()
 
 
 @router.post("/logout", tags=["auth"], status_code=204)
@@ -78,12 +79,7 @@ def logout(request: Request, caller: Caller, conn: Conn) -> Response:
 @router.get("/me", tags=["auth"])
 def me(caller: Caller) -> dict[str, Any]:
     """Who you are and what you may see."""
-    return {
-        "username": caller.username,
-        "role": caller.role,
-        "park": caller.park,
-        "enterprise": caller.enterprise,
-    }
+    return caller.describe()
 
 
 @router.get("/parks/{park}/enterprises", tags=["park"])
@@ -91,7 +87,7 @@ def enterprises(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     """The park's enterprises (only yours, for an enterprise user)."""
     in_park(caller, park)
     items = queries.enterprises(conn, park, caller.enterprise)
-    return page(items, len(items), len(items), 0)
+    return whole(items)
 
 
 @router.get("/parks/{park}/devices", tags=["park"])
@@ -99,7 +95,7 @@ def devices(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     """Devices with status, last seen, sequence state and metrics."""
     in_park(caller, park)
     items = queries.devices(conn, park, caller.enterprise)
-    return page(items, len(items), len(items), 0)
+    return whole(items)
 
 
 @router.get("/parks/{park}/alerts", tags=["alerts"])
@@ -169,7 +165,7 @@ def evaluations(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     """Stored evaluations, newest first."""
     in_park(caller, park)
     items = queries.evaluations(conn, park, caller.enterprise)
-    return page(items, len(items), len(items), 0)
+    return whole(items)
 
 
 @router.get("/evaluations/{evaluation_id}/report.{fmt}", tags=["evaluation"])
@@ -217,8 +213,7 @@ def enter_input(
     caller: Annotated[Principal, Depends(require("operator"))],
 ) -> dict[str, Any]:
     """Enter (or correct) a periodic input; validated like the CSV import, kept with who."""
-    from smartpark.evaluation.inputs import input_specs, validate
-    from smartpark.evaluation.service import parse_period
+    from smartpark.evaluation.inputs import input_specs, store, validate
 
     in_park(caller, park)
     if caller.enterprise is not None and body.enterprise != caller.enterprise:
@@ -226,19 +221,9 @@ def enter_input(
     row = validate(
         park, body.enterprise, body.period, body.key, body.value, body.unit, input_specs()
     )
-    start, end = parse_period(row.period)
-    values = {"park": park, "enterprise": row.enterprise, "start": start, "end": end}
-    save_input(
-        conn, values | {"key": row.key, "value": row.value, "unit": row.unit, "by": caller.username}
-    )
-    return {
-        "enterprise": row.enterprise,
-        "period": row.period,
-        "key": row.key,
-        "value": row.value,
-        "unit": row.unit,
-        "entered_by": caller.username,
-    }
+    store(conn, row, caller.username)
+    entered = {k: v for k, v in asdict(row).items() if k != "park"}
+    return entered | {"entered_by": caller.username}
 
 
 @router.get("/parks/{park}/inputs", tags=["evaluation"])
@@ -246,7 +231,7 @@ def inputs(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     """Entered periodic inputs."""
     in_park(caller, park)
     items = list_inputs(conn, park, caller.enterprise)
-    return page(items, len(items), len(items), 0)
+    return whole(items)
 
 
 @router.post("/dead-letters/{dead_letter_id}/reprocess", tags=["ingestion"])

@@ -53,6 +53,15 @@ class Principal:
         """From an app_user row."""
         return cls(row["id"], row["username"], row["role"], row["park_id"], row["enterprise"])
 
+    def describe(self) -> dict[str, Any]:
+        """Who this is and what they may see, as the API shows it."""
+        return {
+            "username": self.username,
+            "role": self.role,
+            "park": self.park,
+            "enterprise": self.enterprise,
+        }
+
     def at_least(self, role: str) -> bool:
         """Whether this user's role includes `role`'s rights."""
         return ROLES.index(self.role) >= ROLES.index(role)

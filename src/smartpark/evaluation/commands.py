@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,24 +22,15 @@ def inputs_import(
     by: Annotated[str, typer.Option(help="Who enters the values (kept with them)")] = "cli",
 ) -> None:
     """Validate and store periodic inputs (value added, land area, audits, accidents ...)."""
-    from smartpark.evaluation.inputs import input_specs, parse_csv
-    from smartpark.evaluation.service import parse_period
-    from smartpark.storage.evaluation import save_input
+    from smartpark.evaluation.inputs import input_specs, parse_csv, store
 
     settings = settings_or_exit()
     try:
         rows = parse_csv(file.read_text("utf-8"), input_specs(), str(file))
         engine, _ = engine_for(settings)
         with engine.begin() as conn:
-            for r in rows:
-                start, end = parse_period(r.period)
-                values: dict[str, Any] = {
-                    "park": r.park,
-                    "enterprise": r.enterprise,
-                    "start": start,
-                }
-                values |= {"end": end, "key": r.key, "value": r.value, "unit": r.unit, "by": by}
-                save_input(conn, values)
+            for row in rows:
+                store(conn, row, by)
     except (SmartparkError, OSError) as exc:
         raise fail(SmartparkError(str(exc))) from exc
     typer.echo(f"stored {len(rows)} input(s)")

@@ -6,9 +6,12 @@ import csv
 import io
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from smartpark.errors import ConfigurationError
 from smartpark.evaluation.indicators import InputSpec, load_indicator_set
 from smartpark.evaluation.service import parse_period
+from smartpark.storage.evaluation import save_input
 
 COLUMNS = ("park", "enterprise", "period", "key", "value", "unit")
 SHIPPED_SETS = ("miit-2016", "miit-2024")
@@ -87,3 +90,12 @@ def input_specs() -> dict[str, InputSpec]:
     for name in SHIPPED_SETS:
         specs |= load_indicator_set(name).inputs
     return specs
+
+
+def store(conn: Connection, row: InputRow, by: str) -> None:
+    """Store (or correct) a validated input for its period, kept with who entered it."""
+    start, end = parse_period(row.period)
+    save_input(conn, {
+        "park": row.park, "enterprise": row.enterprise, "start": start, "end": end,
+        "key": row.key, "value": row.value, "unit": row.unit, "by": by,
+    })  # fmt: skip
