@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -146,18 +147,23 @@ def load_indicator_set(name_or_path: str) -> IndicatorSet:
             return _parse(IndicatorSet, path.read_text("utf-8"), str(path))
         except OSError as exc:
             raise ConfigurationError(f"cannot read indicator set {path}: {exc}") from exc
+    return _shipped_set(name_or_path)
+
+
+@lru_cache(maxsize=8)
+def _shipped_set(name: str) -> IndicatorSet:
+    # Package data does not change while the process runs: read and validate it once.
     package = resources.files("smartpark.data.indicators")
-    entry = package.joinpath(f"{name_or_path}.yaml")
+    entry = package.joinpath(f"{name}.yaml")
     if not entry.is_file():
         shipped = sorted(
             p.name.removesuffix(".yaml") for p in package.iterdir() if p.name.endswith(".yaml")
         )
-        raise ConfigurationError(
-            f"no indicator set {name_or_path!r}; shipped: {', '.join(shipped)}"
-        )
+        raise ConfigurationError(f"no indicator set {name!r}; shipped: {', '.join(shipped)}")
     return _parse(IndicatorSet, entry.read_text("utf-8"), entry.name)
 
 
+@lru_cache(maxsize=1)
 def load_energy_table() -> EnergyTable:
     """The shipped GB/T 2589 coefficients."""
     text = resources.files("smartpark.data").joinpath("energy.yaml").read_text("utf-8")
