@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.services import Database, fresh_database
-from tests.test_evaluation_domain import METRICS
+from tests.test_evaluation_domain import EXPECTED_TERMS, METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "simulator" / "scenarios" / "demo-park.yaml"
@@ -140,21 +140,7 @@ def test_a_year_of_data_and_inputs_gives_the_hand_computed_evaluation(park: Any)
     out = cli(db, "evaluation", "run", "--park", "qinba-demo", "--period", "2025")
     assert out.returncode == 0, out.stderr
     # Same park as tests/test_evaluation_domain.py: every term worked out there by hand.
-    terms = [
-        1.2,
-        245.8 / 4117.7 * 100 / 15,
-        2689.1 / 4117.7 * 100 / 75,
-        1.2,
-        1 / 15,
-        96 / 95,
-        1.0,
-        1.2,
-        92 / 90,
-        1.2,
-        1.2,
-        1.2,
-        1.0,
-    ]
+    terms = EXPECTED_TERMS
     expected_index = 100 * sum(terms) / 13
     assert out.stdout.strip() == f"evaluation 1: gate passed, green index {expected_index:.1f}"
     result = db.scalar("SELECT result FROM evaluation WHERE id = 1")

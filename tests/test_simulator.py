@@ -160,12 +160,7 @@ def test_a_seed_reproduces_a_run_bit_for_bit() -> None:
 
 
 def test_registry_is_what_smartpark_imports() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "smartpark_sim", "registry", str(DEMO)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = sim("registry", str(DEMO), capture_output=True, text=True, check=True).stdout
     registry = parse_registry(yaml.safe_load(out), set(load_catalogue()), "sim")
     devices = [d for e in registry.parks[0].enterprises for d in e.devices]
     assert 40 <= len(devices) <= 100
@@ -186,6 +181,11 @@ def test_simulator_speaks_only_the_contract() -> None:
         ], path
 
 
+def sim(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """`python -m smartpark_sim ARGS` (the simulator speaks only MQTT to smartpark)."""
+    return subprocess.run([sys.executable, "-m", "smartpark_sim", *args], **kwargs)  # noqa: PLW1510 - callers pass check
+
+
 COUNTER_DELTAS = """
 SELECT device, metric, sum(CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev ELSE value END)
 FROM (SELECT device, metric, value, lag(value) OVER (PARTITION BY device, metric ORDER BY time) AS prev
@@ -200,20 +200,15 @@ def test_a_backfilled_day_reconciles_exactly(
     with _registry_db(DEMO, tmp_path) as db:
         ingestor = ingestor_factory(db, mosquitto.url)
         manifest_path = tmp_path / "manifest.json"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartpark_sim",
-                "run",
-                str(DEMO),
-                "--broker",
-                mosquitto.url,
-                "--backfill",
-                "-1d..now",
-                "--manifest",
-                str(manifest_path),
-            ],
+        sim(
+            "run",
+            str(DEMO),
+            "--broker",
+            mosquitto.url,
+            "--backfill",
+            "-1d..now",
+            "--manifest",
+            str(manifest_path),
             check=True,
             capture_output=True,
         )
@@ -294,12 +289,7 @@ def _reconcile(db: Database, manifest: dict[str, Any]) -> None:
 
 def _registry_db(scenario: Path, tmp_path: Path) -> Any:
     registry = tmp_path / f"{scenario.stem}-registry.yaml"
-    out = subprocess.run(
-        [sys.executable, "-m", "smartpark_sim", "registry", str(scenario)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = sim("registry", str(scenario), capture_output=True, text=True, check=True)
     registry.write_text(out.stdout)
     return fresh_database(True, registry)
 
@@ -309,22 +299,17 @@ def test_accelerated_live_mode(mosquitto: Mosquitto, ingestor_factory: Any, tmp_
     with _registry_db(DEMO, tmp_path) as db:
         ingestor = ingestor_factory(db, mosquitto.url)
         manifest_path = tmp_path / "live.json"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartpark_sim",
-                "run",
-                str(DEMO),
-                "--broker",
-                mosquitto.url,
-                "--speed",
-                "600",
-                "--duration",
-                "10m",
-                "--manifest",
-                str(manifest_path),
-            ],
+        sim(
+            "run",
+            str(DEMO),
+            "--broker",
+            mosquitto.url,
+            "--speed",
+            "600",
+            "--duration",
+            "10m",
+            "--manifest",
+            str(manifest_path),
             check=True,
             capture_output=True,
             timeout=120,
@@ -396,24 +381,19 @@ def test_load_mode_reports_its_rate_and_reconciles(
     with _registry_db(scenario, tmp_path) as db:
         ingestor = ingestor_factory(db, mosquitto.url)
         manifest_path = tmp_path / "load.json"
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartpark_sim",
-                "load",
-                str(scenario),
-                "--broker",
-                mosquitto.url,
-                "--rate",
-                "1000",
-                "--duration",
-                "3s",
-                "--processes",
-                "2",
-                "--manifest",
-                str(manifest_path),
-            ],
+        out = sim(
+            "load",
+            str(scenario),
+            "--broker",
+            mosquitto.url,
+            "--rate",
+            "1000",
+            "--duration",
+            "3s",
+            "--processes",
+            "2",
+            "--manifest",
+            str(manifest_path),
             check=True,
             capture_output=True,
             text=True,
