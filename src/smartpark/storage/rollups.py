@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-# Claim dirty hours; SKIP LOCKED lets two schedulers share the work without doing it twice.
+# Claim dirty hours (SKIP LOCKED: never wait on rows a single refresh is already handling).
 _CLAIM = text("""
 DELETE FROM rollup_dirty
 WHERE (device_id, metric_id, bucket) IN (
@@ -134,8 +134,18 @@ def refresh_rollups(conn: Connection, limit: int = 20_000) -> RefreshResult:
     return RefreshResult(len(claimed))
 
 
+# Key of the advisory lock that makes rollup maintenance one-at-a-time across processes.
+ROLLUP_LOCK = 0x5350_0001
+
+
 def refresh_all(conn: Connection, limit: int = 20_000) -> int:
-    """Drain the dirty set; returns the number of hours recomputed."""
+    """Drain the dirty set; returns the number of hours recomputed.
+
+    Maintenance runs one at a time (a transaction-level advisory lock): a scheduler that finds
+    another one maintaining waits for it, so the checks it runs next read finished rollups,
+    never hours whose recomputation is still uncommitted elsewhere.
+    """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLLUP_LOCK})
     total = 0
     while (done := refresh_rollups(conn, limit).hours) > 0:
         total += done
