@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotently ensure the services smartpark's test suite talks to on a Debian machine:
-# TimescaleDB (Apache edition) loaded into the local PostgreSQL, and a running Mosquitto.
+# TimescaleDB (Apache edition) loaded into the local PostgreSQL, a running Mosquitto, and
+# Debian's Chromium for the dashboard's browser tests.
 #
 # Debian 13 packages TimescaleDB; Debian 12 does not, so there we build Debian 13's source
 # package against the installed PostgreSQL. The trixie deb-src entry lives in a private apt
@@ -87,14 +88,21 @@ preload_timescaledb() {
 ensure_mosquitto() {
     apt_install mosquitto mosquitto-clients
     if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
-        log "starting Mosquitto on 127.0.0.1:1883"
+        log "starting Mosquitto on 127.0.0.1:1883; $(chromium --version 2>/dev/null || echo 'no chromium')"
         $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
         sleep 0.5
     fi
+}
+
+ensure_browser() {
+    # The dashboard's browser tests drive Debian's Chromium through Playwright (no download);
+    # the CJK font renders the indicators' Chinese names in screenshots.
+    apt_install chromium fonts-noto-cjk
 }
 
 ensure_postgres
 if ! timescaledb_installed; then build_timescaledb; fi
 preload_timescaledb
 ensure_mosquitto
-log "TimescaleDB $(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT default_version FROM pg_available_extensions WHERE name='timescaledb'") on PostgreSQL $PG_MAJOR; Mosquitto on 127.0.0.1:1883"
+ensure_browser
+log "TimescaleDB $(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT default_version FROM pg_available_extensions WHERE name='timescaledb'") on PostgreSQL $PG_MAJOR; Mosquitto on 127.0.0.1:1883; $(chromium --version 2>/dev/null || echo 'no chromium')"

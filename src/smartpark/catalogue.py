@@ -33,6 +33,9 @@ class Metric:
     description: str = ""
 
 
+_KEYS = {"name", "unit", "kind", "description"}
+
+
 def _parse(doc: Any, source: str) -> list[Metric]:
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), list):
         raise ConfigurationError(f"{source}: expected a mapping with a 'metrics' list")
@@ -42,6 +45,12 @@ def _parse(doc: Any, source: str) -> list[Metric]:
         if not isinstance(item, dict):
             raise ConfigurationError(f"{where}: expected a mapping")
         name, unit, kind = item.get("name"), item.get("unit"), item.get("kind")
+        if unknown := sorted(set(item) - _KEYS, key=str):
+            # An unquoted comma in a flow mapping makes extra keys: say so, don't drop text.
+            raise ConfigurationError(
+                f"{where}: unknown key(s) {', '.join(map(str, unknown))} for metric {name} "
+                "(quote a description that contains a comma)"
+            )
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"{where}.name: {name!r} is not a dotted lower-case name")
         if not isinstance(unit, str) or not unit:

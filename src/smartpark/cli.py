@@ -163,6 +163,7 @@ def serve(
     import uvicorn
 
     from smartpark.api.app import create_app
+    from smartpark.api.server import GRACE_SECONDS
 
     settings = settings_or_exit()
     try:
@@ -170,7 +171,10 @@ def serve(
         check_schema(engine)
     except SmartparkError as exc:
         raise fail(exc) from exc
-    uvicorn.run(create_app(engine), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(engine), host=host, port=port, log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=GRACE_SECONDS,
+    )  # fmt: skip
 
 
 @app.command()

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     # Seconds between outbox deliveries.
     dispatch_interval: float = Field(default=5.0, gt=0)
+    # Seconds between component heartbeats; /readyz calls a component stale after three missed.
+    heartbeat_interval: float = Field(default=10.0, gt=0)
 
     default_timezone: str = "Asia/Shanghai"
     extra_metrics_file: Path | None = None

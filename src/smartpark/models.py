@@ -406,3 +406,15 @@ class Credential(Base):
     name: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ComponentHeartbeat(Base):
+    """The last word of a running ingestor or scheduler, so `/readyz` can report on processes
+    it does not run itself."""
+
+    __tablename__ = "component_heartbeat"
+    __table_args__ = (CheckConstraint("kind IN ('ingestor','scheduler')", name="kind"),)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)

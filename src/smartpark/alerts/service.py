@@ -116,6 +116,15 @@ def acknowledge(conn: Connection, alert_id: int, by: str, note: str | None, now:
     )
 
 
+def comment(conn: Connection, alert_id: int, by: str, note: str, now: datetime) -> None:
+    """A note in the alert's history; the state stays as it is."""
+    alert = repo.get(conn, alert_id)
+    if alert is None:
+        raise AlertError(f"no alert {alert_id}")
+    state = alert["state"]
+    repo.add_transition(conn, alert_id, from_state=state, to_state=state, at=now, by=by, note=note)
+
+
 def resolve(
     conn: Connection, alert_id: int, by: str, note: str | None, now: datetime, targets: Targets
 ) -> None:

@@ -6,13 +6,19 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy import Connection, Engine
 
 from smartpark.api.security import Principal, secret_hash
 from smartpark.storage.users import user_by_credential
 
 SESSION_COOKIE = "smartpark_session"
+When = Annotated[
+    datetime, Query(description="RFC 3339 with an offset, e.g. 2026-11-29T08:00:00+08:00")
+]
+Metrics = Annotated[
+    list[str], Query(min_length=1, description="Metric names (repeat the parameter)")
+]
 
 
 def engine(request: Request) -> Engine:
@@ -32,6 +38,11 @@ Conn = Annotated[Connection, Depends(connection)]
 
 def principal(request: Request, conn: Conn) -> Principal:
     """The caller, from `Authorization: Bearer <token>` or the dashboard's session cookie."""
+    return authenticate(request, conn)
+
+
+def authenticate(request: Request, conn: Connection) -> Principal:
+    """The caller of `request`, or 401 (for routes that manage their own connection)."""
     header = request.headers.get("authorization", "")
     now = datetime.now(UTC)
     row = None
@@ -66,3 +77,25 @@ def in_park(caller: Principal, park: str) -> None:
     """404 for a park outside the caller's scope (its existence is not disclosed)."""
     if park != caller.park:
         raise HTTPException(404, f"no park {park!r}")
+
+
+def park_admin(caller: Annotated[Principal, Depends(require("admin"))]) -> Principal:
+    """An admin of the whole park (dead letters and configuration are park-wide)."""
+    if caller.enterprise is not None:
+        raise HTTPException(
+            403, "this is park-wide administration: an enterprise user cannot use it"
+        )
+    return caller
+
+
+ParkAdmin = Annotated[Principal, Depends(park_admin)]
+
+
+def time_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[start, end) in UTC, or 422 naming what is wrong with it."""
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise HTTPException(422, f"{name} needs a UTC offset (e.g. 2026-11-29T08:00:00+08:00)")
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    return start.astimezone(UTC), end.astimezone(UTC)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from smartpark.alerts.service import acknowledge, resolve
-from smartpark.api.deps import SESSION_COOKIE, Caller, Conn, in_park, require
+from smartpark.api.deps import SESSION_COOKIE, Caller, Conn, ParkAdmin, in_park, require
 from smartpark.api.security import Principal, new_secret, secret_hash, verify_password
 from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
@@ -126,7 +126,8 @@ def check_results(
     return page(items, total, limit, offset)
 
 
-def _own_alert(conn: Any, caller: Principal, alert_id: int) -> None:
+def own_alert(conn: Any, caller: Principal, alert_id: int) -> None:
+    """404 for an alert outside the caller's scope."""
     scope = queries.alert_scope(conn, alert_id)
     if scope is None or not caller.sees(*scope):
         raise HTTPException(404, f"no alert {alert_id}")
@@ -140,7 +141,7 @@ def acknowledge_alert(
     caller: Annotated[Principal, Depends(require("operator"))],
 ) -> dict[str, Any]:
     """Take responsibility for an open alert (operator)."""
-    _own_alert(conn, caller, alert_id)
+    own_alert(conn, caller, alert_id)
     acknowledge(conn, alert_id, caller.username, body.note, datetime.now(UTC))
     return {"id": alert_id, "state": "ACKNOWLEDGED"}
 
@@ -153,7 +154,7 @@ def resolve_alert(
     caller: Annotated[Principal, Depends(require("operator"))],
 ) -> dict[str, Any]:
     """Resolve an alert by hand (operator); subscribers are notified."""
-    _own_alert(conn, caller, alert_id)
+    own_alert(conn, caller, alert_id)
     resolve(
         conn, alert_id, caller.username, body.note, datetime.now(UTC), targets_from(get_settings())
     )
@@ -183,14 +184,10 @@ def evaluation_report(
 
 @router.get("/dead-letters", tags=["ingestion"])
 def dead_letters(
-    conn: Conn,
-    caller: Annotated[Principal, Depends(require("admin"))],
-    limit: Limit = 50,
-    offset: Offset = 0,
+    conn: Conn, caller: ParkAdmin, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """What could not be stored, with the reason (admin; park-wide users only)."""
-    if caller.enterprise is not None:
-        raise HTTPException(403, "dead letters are park-wide: an enterprise user cannot see them")
+    del caller
     items, total = queries.dead_letters(conn, limit, offset)
     return page(items, total, limit, offset)
 
@@ -236,7 +233,7 @@ def inputs(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
 
 @router.post("/dead-letters/{dead_letter_id}/reprocess", tags=["ingestion"])
 def reprocess_dead_letter(
-    dead_letter_id: int, request: Request, caller: Annotated[Principal, Depends(require("admin"))]
+    dead_letter_id: int, request: Request, caller: ParkAdmin
 ) -> dict[str, Any]:
     """Run a dead-lettered message through the contract again (after a registry fix)."""
     from smartpark.db import connect_raw
@@ -244,10 +241,7 @@ def reprocess_dead_letter(
     from smartpark.ingestion.service import writer_config
     from smartpark.storage.registry import load_snapshot
 
-    if caller.enterprise is not None:
-        raise HTTPException(
-            403, "dead letters are park-wide: an enterprise user cannot reprocess them"
-        )
+    del caller
     engine = request.app.state.engine
     settings = get_settings()
     limits = writer_config(settings).limits

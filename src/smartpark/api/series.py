@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from smartpark.api.deps import Caller, Conn, in_park
+from smartpark.api.deps import Caller, Conn, Metrics, When, in_park, time_range
 from smartpark.storage import series
 from smartpark.storage.series import SeriesQuery
 
@@ -22,23 +22,13 @@ MAX_POINTS = 10_000
 BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
            "1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}  # fmt: skip
 Devices = Annotated[list[str], Query(min_length=1, description="Device ids (repeat the parameter)")]
-Metrics = Annotated[
-    list[str], Query(min_length=1, description="Metric names (repeat the parameter)")
-]
-When = Annotated[
-    datetime, Query(description="RFC 3339 with an offset, e.g. 2026-11-29T08:00:00+08:00")
-]
 
 
 def _query(
     park: str, caller: Caller, device: list[str], metric: list[str], start: datetime, end: datetime
 ) -> SeriesQuery:
     in_park(caller, park)
-    for name, value in (("start", start), ("end", end)):
-        if value.tzinfo is None:
-            raise HTTPException(422, f"{name} needs a UTC offset (e.g. 2026-11-29T08:00:00+08:00)")
-    if end <= start:
-        raise HTTPException(422, "end must be after start")
+    time_range(start, end)
     return SeriesQuery(
         park, caller.enterprise, sorted(set(device)), sorted(set(metric)), start, end
     )

@@ -14,14 +14,19 @@ from smartpark.api.security import hash_password
 from smartpark.ingestion.stats import IngestStats
 from smartpark.storage.users import create_user, user_by_name
 
+# Seconds open requests (live streams above all) get to finish on shutdown.
+GRACE_SECONDS = 3
+
 
 class ApiServer:
     """uvicorn on its own thread."""
 
     def __init__(self, engine: Engine, stats: IngestStats | None, host: str, port: int):
+        # Live alert streams never end by themselves: give them a few seconds on shutdown.
         config = uvicorn.Config(
-            create_app(engine, stats), host=host, port=port, log_level="warning"
-        )
+            create_app(engine, stats), host=host, port=port, log_level="warning",
+            timeout_graceful_shutdown=GRACE_SECONDS,
+        )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
         self.url = f"http://{host}:{port}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,6 +19,7 @@ from smartpark.checks.runner import run_checks
 from smartpark.checks.windows import floor_hour
 from smartpark.config import MqttEndpoint, Settings
 from smartpark.evaluation.service import run_evaluation
+from smartpark.heartbeat import Heartbeat
 from smartpark.storage.checks import claim_run, load_config, parks
 from smartpark.storage.registry import park_timezone
 from smartpark.storage.rollups import refresh_all
@@ -53,6 +55,14 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._crons: dict[str, str] = {}
         self.last_run: dict[str, datetime] = {}
+        self.heartbeat = Heartbeat(engine, "scheduler", self._state, settings.heartbeat_interval)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "jobs": sorted(self._crons),
+            "last_run": {k: v.isoformat() for k, v in self.last_run.items()},
+        }
 
     def start(self) -> None:
         """Start the jobs; park schedules are re-read every minute."""
@@ -73,9 +83,11 @@ class Scheduler:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
+        self.heartbeat.start()
 
     def stop(self) -> None:
         """Stop after running jobs finish."""
+        self.heartbeat.stop()
         self._scheduler.shutdown(wait=True)
         if self._mqtt is not None:
             self._mqtt.close()

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from smartpark.config import MqttEndpoint, Settings
 from smartpark.db import connect_raw
+from smartpark.heartbeat import Heartbeat
 from smartpark.ingestion.mqtt import MqttSource, subscriptions
 from smartpark.ingestion.registry_cache import RegistryCache
 from smartpark.ingestion.stats import IngestStats
@@ -67,6 +68,14 @@ class Ingestor:
         self.writer = Writer(
             writer_config(settings), connect, self.registry, self.source.ack, self.stats
         )
+        self.heartbeat = Heartbeat(engine, "ingestor", self._state, settings.heartbeat_interval)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "broker_connected": self.source.connected.is_set(),
+            "messages": self.stats.messages,
+            "queue_depth": self.stats.queue_depth,
+        }
 
     def _deliver(self, message: Inbound) -> None:
         # The source exists before the writer it feeds; resolve the writer at call time.
@@ -76,9 +85,11 @@ class Ingestor:
         """Start writing, then start receiving."""
         self.writer.start()
         self.source.start()
+        self.heartbeat.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop receiving, store and acknowledge what is in flight, disconnect."""
+        self.heartbeat.stop()
         self.source.pause()
         drained = self.writer.stop(timeout)
         self.source.stop()

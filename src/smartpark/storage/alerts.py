@@ -41,11 +41,10 @@ def find_open(conn: Connection, rule: str, subject: str) -> dict[str, Any] | Non
     return None if row is None else dict(row._mapping)
 
 
-def get(conn: Connection, alert_id: int) -> dict[str, Any] | None:
-    """One alert, locked for update."""
-    row = conn.execute(
-        text("SELECT * FROM alert WHERE id = :id FOR UPDATE"), {"id": alert_id}
-    ).first()
+def get(conn: Connection, alert_id: int, lock: bool = True) -> dict[str, Any] | None:
+    """One alert, locked for update unless only read."""
+    sql = "SELECT * FROM alert WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    row = conn.execute(text(sql), {"id": alert_id}).first()
     return None if row is None else dict(row._mapping)
 
 

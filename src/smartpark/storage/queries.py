@@ -22,14 +22,17 @@ def enterprises(conn: Connection, park: str, scope: str | None) -> list[dict[str
 
 
 def devices(conn: Connection, park: str, scope: str | None) -> list[dict[str, Any]]:
-    """Devices with status, last seen and their metrics."""
+    """Devices with status, last seen, their metrics and data-quality event counts."""
     return _rows(
         conn,
         """
         SELECT d.code AS id, e.code AS enterprise, d.name, d.kind, d.outlet, d.status,
                d.status_at, d.last_seen_at, d.last_seq,
                array(SELECT m.name FROM device_metric dm JOIN metric m ON m.id = dm.metric_id
-                     WHERE dm.device_id = d.id ORDER BY m.name) AS metrics
+                     WHERE dm.device_id = d.id ORDER BY m.name) AS metrics,
+               (SELECT coalesce(jsonb_object_agg(q.kind, q.n), '{}'::jsonb) FROM
+                  (SELECT kind, count(*) AS n FROM data_quality_event
+                   WHERE device_id = d.id GROUP BY kind) q) AS quality_events
         FROM device d JOIN enterprise e ON e.id = d.enterprise_id
         WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
         ORDER BY d.code
@@ -81,16 +84,33 @@ def evaluations(conn: Connection, park: str, scope: str | None) -> list[dict[str
     )
 
 
-def dead_letters(conn: Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Dead letters newest first; the raw payload as text (invalid UTF-8 shown replaced)."""
-    items = _rows(
-        conn,
-        "SELECT id, received_at, topic, reason, reading_index, reprocessed_at, payload "
-        "FROM dead_letter ORDER BY id DESC LIMIT :limit OFFSET :offset",
-        {"limit": limit, "offset": offset},
-    )
+_DEAD_LETTER = (
+    "SELECT id, received_at, topic, reason, reading_index, reprocessed_at, payload FROM dead_letter"
+)
+
+
+def _payload_text(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The raw payload as text; invalid UTF-8 is shown replaced, never refused.
     for item in items:
         item["payload"] = bytes(item["payload"]).decode("utf-8", "replace")
+    return items
+
+
+def dead_letter(conn: Connection, dead_letter_id: int) -> dict[str, Any] | None:
+    """One dead letter (the payload as text, like the list)."""
+    items = _payload_text(_rows(conn, f"{_DEAD_LETTER} WHERE id = :id", {"id": dead_letter_id}))
+    return items[0] if items else None
+
+
+def dead_letters(conn: Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Dead letters newest first; the raw payload as text (invalid UTF-8 shown replaced)."""
+    items = _payload_text(
+        _rows(
+            conn,
+            f"{_DEAD_LETTER} ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {"limit": limit, "offset": offset},
+        )
+    )
     total = int(conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one())
     return items, total
 
