@@ -22,8 +22,9 @@ USERS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def api(tsdb: Database) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:
+def populate(tsdb: Database) -> dict[str, str]:
+    """The test park with an SO2 alert, a silent-device alert, a dead letter and a user of
+    each role (and an enterprise operator); returns their API tokens."""
     ids = setup(tsdb)
     store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))
     run_checks(tsdb.engine, DAY_START + HOUR + 5 * MINUTE, CATALOGUE, TARGETS)  # an hz-steel alert
@@ -50,6 +51,12 @@ def api(tsdb: Database) -> Iterator[tuple[TestClient, Database, dict[str, str]]]
             secret, hashed = new_secret()
             add_credential(conn, user_id, hashed, "token", "test", None)
             tokens[name] = secret
+    return tokens
+
+
+@pytest.fixture
+def api(tsdb: Database) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:
+    tokens = populate(tsdb)
     with TestClient(create_app(tsdb.engine)) as client:
         yield client, tsdb, tokens
 

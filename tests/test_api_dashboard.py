@@ -398,3 +398,12 @@ def test_the_dashboard_ships_every_asset_itself(api: Any) -> None:  # noqa: F811
         # No asset loads anything from another origin (the SVG namespace is a name, not a load).
         assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)", text) == [], path.name
         assert client.get(f"/static/{path.name}").status_code == 200
+
+
+def test_a_value_the_database_refuses_is_the_callers_error(api: Any) -> None:  # noqa: F811
+    client, _, _ = api
+    nul = client.post("/api/v1/login", json={"username": "a\x00b", "password": "x"})
+    assert nul.status_code == 422
+    assert nul.json()["detail"] == (
+        "a value cannot be stored or compared: PostgreSQL text fields cannot contain NUL (0x00) bytes"
+    )

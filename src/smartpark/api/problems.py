@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from smartpark.errors import ConfigurationError, SmartparkError
 
@@ -41,6 +42,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConfigurationError)
     async def _unprocessable(_: Request, exc: ConfigurationError) -> JSONResponse:
         return problem(422, "Invalid request", str(exc))
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the caller sent (a NUL character, a number or date out
+        # of range): the request is at fault, and the transaction has been rolled back.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "a value is out of range"
+        return problem(422, "Invalid request", f"a value cannot be stored or compared: {reason}")
 
     @app.exception_handler(SmartparkError)
     async def _domain(_: Request, exc: SmartparkError) -> JSONResponse:
