@@ -52,7 +52,13 @@ def _port() -> int:
 
 @pytest.fixture
 def served(tsdb: Database) -> Iterator[tuple[str, Database, dict[str, int]]]:
-    config = {**CONFIG, "outlets": [{**CONFIG["outlets"][0], "limits": LIMITS}]}
+    permit = {"enterprise": "hz-steel", "outlet": "stack-1", "pollutant": "emission.so2",
+              "period": "year", "amount_t": 260, "source": "test permit"}  # fmt: skip
+    config = {
+        **CONFIG,
+        "outlets": [{**CONFIG["outlets"][0], "limits": LIMITS}],
+        "permits": [permit],
+    }
     ids = setup(tsdb, config)
     store(tsdb, cems_hour(ids, DAY_START, [(40.0, "N")] * 60))  # 50 mg/m3 at 6 % O2: SO2 alert
     meter = ids["meter"]
@@ -161,6 +167,7 @@ def test_login_overview_live_alert_chart_and_report(served: Any, browser: Browse
     expect(water.locator("rect")).to_have_count(2 * 24)
     expect(page.locator(".limit-chart")).to_have_count(2)  # SO2 and NOx at stack-1
     expect(page.locator(".limit-chart").first).to_contain_text("above the limit")
+    expect(page.locator(".permit")).to_contain_text("t used of 260 t permitted")
     page.screenshot(path=ARTIFACTS / "enterprise-laptop.png", full_page=True)
 
     # The evaluation page and a report download.

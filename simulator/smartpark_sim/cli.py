@@ -65,6 +65,9 @@ def run_command(
     ] = None,
     state: Annotated[Path | None, typer.Option(help="Resume from / save device state here")] = None,
     mqtt3: Annotated[bool, typer.Option("--mqtt3", help="Speak MQTT 3.1.1 instead of 5")] = False,
+    max_rate: Annotated[
+        float | None, typer.Option(help="Cap the backfill at this many messages per second")
+    ] = None,
 ) -> None:
     """Run the scenario's devices against a broker."""
     logging.basicConfig(
@@ -116,6 +119,7 @@ def run_command(
         stop_at,
         live_from=live_from,
         speed=speed,
+        max_rate=max_rate,
         stop=stop,
         progress=sys.stderr.isatty() or backfill is not None,
     )

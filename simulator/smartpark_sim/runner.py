@@ -48,13 +48,15 @@ def run(
     *,
     live_from: datetime | None = None,
     speed: float = 1.0,
+    max_rate: float | None = None,
     stop: threading.Event | None = None,
     progress: bool = False,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Publish engine.generate(t_from, t_to). Items with send time before `live_from` (or all,
     when it is None) go out at once; later ones wait for a clock running `speed` times real
-    time from `live_from`. Returns the number of items published."""
+    time from `live_from`; `max_rate` caps the messages per second of what goes out at once.
+    Returns the number of items published."""
     stop = stop or threading.Event()
     fleet.connect(MISC_CLIENT, None)
     for device_id, sim in engine.devices.items():
@@ -81,6 +83,10 @@ def run(
                 present = (item.send_at - datetime.now(UTC)).total_seconds()
                 delay = max(paced, present)
                 if delay > 0 and stop.wait(delay):
+                    return
+            elif max_rate is not None:
+                ahead = sent / max_rate - (clock() - wall0)
+                if ahead > 0 and stop.wait(ahead):
                     return
             fleet.send(item)
             manifest.record(item)

@@ -235,14 +235,15 @@ def run(
     api = ApiServer(engine, ingestor.stats, "127.0.0.1", port)
     api.start()
     login = ensure_admin(engine, settings.data_dir)
-    credentials = f", log in as {login[0]} / {login[1]}" if login else ""
+    credentials = f"  log in as {login[0]} / {login[1]}\n" if login else ""
     typer.echo(
         f"smartpark is running.\n"
+        f"  dashboard: {api.url}/\n{credentials}"
+        f"  API: {api.url}/api/v1 (docs/api.md)\n"
         f"  publish telemetry to {endpoint.url()} on "
         f"{settings.mqtt_topic_prefix}/{{park}}/{{enterprise}}/{{device}}/telemetry"
         " (docs/mqtt.md)\n"
         f"  database: {engine.url.render_as_string(hide_password=True)}\n"
-        f"  API: {api.url}/api/v1 (docs/api.md){credentials}\n"
         "  stop with Ctrl-C"
     )
     demo = None

@@ -23,6 +23,11 @@ from smartpark.ingestion.stats import IngestStats
 from smartpark.storage.checks import parks
 
 log = logging.getLogger(__name__)
+# Messages per second of the demo backfill. The in-process broker (amqtt) waits only 5 s for an
+# acknowledgement before it gives up on redelivering a message, and broker, ingestor and API
+# share one process here (about 800 msg/s end to end on 2 cores while the simulator runs):
+# the backfill stays below that so acknowledgements never lag.
+BACKFILL_RATE = 700
 
 # Inputs no sensor measures, entered for the demo so its evaluation has a gate and an index
 # (illustrative values for a month of a mid-sized park, marked "demo data").
@@ -76,7 +81,8 @@ class DemoPark:
         started = datetime.now(UTC)
         hours = int(self._backfill.total_seconds() // 3600)
         if hours > 0 and not self._state.exists():
-            self._process = self._simulator("--backfill", f"-{hours}h..now")
+            rate = str(BACKFILL_RATE)
+            self._process = self._simulator("--backfill", f"-{hours}h..now", "--max-rate", rate)
             self._process.wait()
             self._wait_ingested()
             if self._stop.is_set():

@@ -48,12 +48,12 @@ function groupResults(items) {
   return groups;
 }
 
-function limitChart(title, rows, unit, extra = []) {
+function limitChart(title, rows, unit) {
   const box = h("div");
   const points = (f) => rows.map((r) => [new Date(r.window_end), f(r)]);
   lineChart(box, { label: title, timeLabel: (t) => fmtTime(t),
     series: [{ name: `value (${unit})`, color: PALETTE[1], points: points((r) => r.value) },
-      { name: "limit", color: PALETTE[4], dashed: true, points: points((r) => r.limit) }, ...extra] });
+      { name: "limit", color: PALETTE[4], dashed: true, points: points((r) => r.limit) }] });
   const breaches = rows.filter((r) => r.status === "violation").length;
   return h("div", { class: "limit-chart" }, h("h3", {}, title), box, h("p.muted", {}, `${rows.length} result(s), ${breaches} above the limit`));
 }
@@ -103,16 +103,15 @@ export async function enterprisePage(code) {
         limitChart(k.replace("concentration.hourly.", ""), rows, rows[0].check.startsWith("concentration.hourly.wastewater") ? "mg/L" : "mg/m³")))]
         : [h("p.empty", {}, "No outlet of this enterprise has hourly results in this range.")]));
     }),
-    api(parkPath(`/check-series?${query({ check: "permit.", enterprise: code, ...span })}`)).then((d) => {
-      const groups = groupResults(d.items);
-      boxes.permits.replaceChildren(...(groups.size ? [...groups].map(([k, rows]) => {
-        const months = rows[0].check.startsWith("permit.year.") ? 12 : 1;
-        const pace = rows.map((r) => {
-          const s = new Date(r.window_start), e = new Date(s); e.setUTCMonth(e.getUTCMonth() + months);
-          return [new Date(r.window_end), r.limit * ((new Date(r.window_end) - s) / (e - s))];
-        });
-        return limitChart(k, rows, "t", [{ name: "pace", color: PALETTE[2], dashed: true, points: pace }]);
-      }) : [h("p.empty", {}, "No discharge permit for this enterprise.")]));
+    api(parkPath("/check-results?check=permit.&limit=500")).then((d) => {
+      // One verdict per permit period, updated every run: used so far against the permit and
+      // against an even pace through the period.
+      const latest = new Map();
+      for (const r of d.items.filter((x) => x.enterprise === code)) {
+        if (!latest.has(r.subject + r.check)) latest.set(r.subject + r.check, r);
+      }
+      boxes.permits.replaceChildren(...(latest.size ? [...latest.values()].map(permitBar)
+        : [h("p.empty", {}, "No discharge permit for this enterprise.")]));
     }),
   ];
   const results = await Promise.allSettled(tasks);
@@ -122,6 +121,23 @@ export async function enterprisePage(code) {
 }
 
 function main() { return document.getElementById("main"); }
+
+function permitBar(r) {
+  const s = new Date(r.window_start), e = new Date(r.window_end);
+  const elapsed = Math.min(Math.max((Date.now() - s) / (e - s), 0), 1);
+  const used = r.value || 0, permitted = r.limit || 0;
+  const scale = Math.max(permitted, used) || 1;
+  const fill = h(`span${used > permitted * elapsed ? ".short" : ""}`);
+  fill.style.width = `${((used / scale) * 100).toFixed(1)}%`;
+  const pace = h("i", { title: "even pace" });
+  pace.style.left = `${((permitted * elapsed / scale) * 100).toFixed(1)}%`;
+  const pollutant = r.check.split(".").slice(2).join(".");
+  return h("div", { class: "permit" },
+    h("h3", {}, `${r.subject} · ${pollutant} (${r.check.split(".")[1]})`),
+    h("div.bar.wide", { role: "img", "aria-label": `permit ${r.subject}` }, fill, pace),
+    h("p.muted", {}, `${fmtNum(used)} t used of ${fmtNum(permitted)} t permitted; an even pace is ` +
+      `${fmtNum(permitted * elapsed)} t by now (${pct(elapsed)} of the period) · `, pill(r.status)));
+}
 
 export async function devicesPage() {
   const data = await api(parkPath("/devices"));
