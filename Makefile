@@ -35,11 +35,13 @@ typecheck: $(STAMP)
 test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
 
-## make bench: the benchmark harness (docs/benchmarks.md); BENCH_SECONDS=60 BENCH_RATE=10000
+## make bench: the benchmark harness (docs/benchmarks.md); BENCH_SECONDS=60 BENCH_RATE=20000
 BENCH_SECONDS ?= 60
 BENCH_RATE ?= 20000
 bench: $(STAMP) services
 	$(BIN)/python -m bench.ingest --seconds $(BENCH_SECONDS) --rate $(BENCH_RATE) --out bench/results/ingest.json
+	$(BIN)/python -m bench.checks --days 7 --out bench/results/checks.json
+	$(BIN)/python -m bench.api --seconds 15 --concurrency 8 --out bench/results/api.json
 
 clean:
 	rm -rf $(VENV) .smartpark .pytest_cache .mypy_cache .ruff_cache

@@ -27,10 +27,10 @@ def run(kind: str, port: int, seconds: float, db_url: str | None) -> dict[str, f
             first = time.monotonic()
         if conn is not None:
             doc = orjson.loads(m.payload)
-            for r in doc["readings"]:  # one INSERT and one commit per reading
-                conn.execute(
+            with conn.transaction(), conn.cursor() as cur:  # one transaction per message
+                cur.executemany(
                     "INSERT INTO naive_reading (topic, metric, time, value) VALUES (%s, %s, %s, %s)",
-                    (m.topic, r["metric"], doc["ts"], r["value"]),
+                    [(m.topic, r["metric"], doc["ts"], r["value"]) for r in doc["readings"]],
                 )
         count += 1
         if time.monotonic() - first >= seconds:

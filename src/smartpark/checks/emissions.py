@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,18 +28,28 @@ from smartpark.storage.checks import outlet_hours
 
 O2 = "emission.o2"
 Hours = dict[datetime, dict[str, HourAgg]]
+Key = tuple[str, str]  # (enterprise, outlet)
 
 
-def _hours(conn: Connection, config: ChecksConfig, outlet: Outlet, window: Window) -> Hours:
-    metrics = [*outlet.limits, outlet.flow_metric] + ([O2] if outlet.kind == "stack" else [])
+def _outlet_hours(conn: Connection, config: ChecksConfig, window: Window) -> dict[Key, Hours]:
+    """Every outlet's hourly rollups over a window, from one query."""
+    metrics = {O2} | {m for o in config.outlets for m in [*o.limits, o.flow_metric]}
     rows = outlet_hours(
-        conn, config.park, enterprise=outlet.enterprise, outlet=outlet.outlet,
-        metrics=metrics, start=window.start, end=window.end,
-    )  # fmt: skip
-    hours: Hours = defaultdict(dict)
-    for bucket, metric, n_normal, sum_normal, n_manual, sum_manual in rows:
-        hours[bucket][metric] = HourAgg(n_normal, sum_normal, n_manual, sum_manual)
-    return hours
+        conn, config.park, metrics=sorted(metrics), start=window.start, end=window.end
+    )
+    by_outlet: dict[Key, Hours] = defaultdict(lambda: defaultdict(dict))
+    for enterprise, outlet, bucket, metric, n_normal, sum_normal, n_manual, sum_manual in rows:
+        agg = HourAgg(n_normal, sum_normal, n_manual, sum_manual)
+        by_outlet[(enterprise, outlet)][bucket][metric] = agg
+    return by_outlet
+
+
+def _hours(hours: dict[Key, Hours], outlet: Outlet) -> Hours:
+    """One outlet's hours; a water outlet never takes an O2 reading into account."""
+    found = hours.get((outlet.enterprise, outlet.outlet), {})
+    if outlet.kind == "stack":
+        return found
+    return {b: {m: a for m, a in data.items() if m != O2} for b, data in found.items()}
 
 
 def _hourly(
@@ -63,9 +74,10 @@ def concentrations(
     """The last complete hour against hourly limits; the last local day against daily ones."""
     results = []
     hour, day = last_hour(now), last_day(now, zone)
+    all_hours, all_day_hours = _outlet_hours(conn, config, hour), _outlet_hours(conn, config, day)
     for outlet in config.outlets:
-        hours = _hours(conn, config, outlet, hour)
-        day_hours = _hours(conn, config, outlet, day)
+        hours = _hours(all_hours, outlet)
+        day_hours = _hours(all_day_hours, outlet)
         for metric, limit in outlet.limits.items():
             inputs = {"reference_o2": outlet.reference_o2, "limit_source": outlet.source}
             if limit.hourly is not None:
@@ -90,37 +102,30 @@ def amounts(
 ) -> list[Result]:  # fmt: skip
     """Cumulative amount per permit period from valid hours, with pace warnings."""
     results = []
+    cache: dict[tuple[datetime, datetime], dict[Key, Hours]] = {}
+
+    def hours_in(window: Window) -> dict[Key, Hours]:
+        # Permits of the same period share one query.
+        key = (window.start, window.end)
+        if key not in cache:
+            cache[key] = _outlet_hours(conn, config, window)
+        return cache[key]
+
+    outlets = {(o.enterprise, o.outlet): o for o in config.outlets}
     for permit in config.permits:
-        outlet = next(
-            (
-                o
-                for o in config.outlets
-                if (o.enterprise, o.outlet) == (permit.enterprise, permit.outlet)
-            ),
-            None,
-        )
+        outlet = outlets.get((permit.enterprise, permit.outlet))
         if outlet is not None:
-            results.append(
-                _permit(
-                    conn,
-                    config,
-                    outlet=outlet,
-                    permit=permit,
-                    zone=zone,
-                    now=now,
-                    catalogue=catalogue,
-                )
-            )
+            results.append(_permit(hours_in, config, outlet, permit, zone, now, catalogue))
     return results
 
 
 def _permit(
-    conn: Connection, config: ChecksConfig, *, outlet: Outlet, permit: Permit, zone: ZoneInfo,
-    now: datetime, catalogue: dict[str, Metric],
+    hours_in: Callable[[Window], dict[Key, Hours]], config: ChecksConfig, outlet: Outlet,
+    permit: Permit, zone: ZoneInfo, now: datetime, catalogue: dict[str, Metric],
 ) -> Result:  # fmt: skip
     window = period(permit.period, now, zone)
     so_far = Window(window.name, window.start, min(window.end, floor_hour(now)))
-    hours = _hours(conn, config, outlet, so_far) if so_far.hours > 0 else {}
+    hours = _hours(hours_in(so_far), outlet) if so_far.hours > 0 else {}
     conc_unit, flow_unit = catalogue[permit.pollutant].unit, catalogue[outlet.flow_metric].unit
     used_kg, counted = 0.0, 0
     for data in hours.values():

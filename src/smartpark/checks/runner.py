@@ -16,7 +16,7 @@ from smartpark.checks.config import ChecksConfig
 from smartpark.checks.results import Result
 from smartpark.checks.windows import floor_hour
 from smartpark.metrics import CHECK_SECONDS
-from smartpark.storage.checks import claim_run, load_config, parks, save_result
+from smartpark.storage.checks import claim_run, load_config, parks, save_results
 from smartpark.storage.rollups import refresh_all
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ def run_checks(
                 continue
             config = ChecksConfig.model_validate(body)
             results = evaluate(conn, config, ZoneInfo(timezone), now, catalogue)
-            for r in results:
-                save_result(conn, _row(r, now))
+            save_results(conn, [_row(r, now) for r in results])
             changes = apply_results(conn, park, results, now, config.alerts, targets)
         summary.results += len(results)
         summary.violations += sum(r.alarming for r in results)

@@ -72,53 +72,44 @@ def consumption(
 
 
 def outlet_hours(
-    conn: Connection,
-    park: str,
-    *,
-    enterprise: str,
-    outlet: str,
-    metrics: list[str],
-    start: datetime,
-    end: datetime,
-) -> list[tuple[datetime, str, int, float, int, float]]:
-    """Hourly rollups of an outlet's devices: bucket, metric, n/sum normal, n/sum manual."""
+    conn: Connection, park: str, *, metrics: list[str], start: datetime, end: datetime
+) -> list[tuple[str, str, datetime, str, int, float, int, float]]:
+    """Hourly rollups of every outlet's devices in one query: enterprise, outlet, bucket,
+    metric, n/sum normal, n/sum manual."""
     rows = conn.execute(
         text("""
-            SELECT h.bucket, m.name, sum(h.n_normal), coalesce(sum(h.sum_normal), 0),
-                   sum(h.n_manual), coalesce(sum(h.sum_manual), 0)
+            SELECT e.code, d.outlet, h.bucket, m.name, sum(h.n_normal),
+                   coalesce(sum(h.sum_normal), 0), sum(h.n_manual), coalesce(sum(h.sum_manual), 0)
             FROM rollup_hour h
             JOIN device d ON d.id = h.device_id
             JOIN enterprise e ON e.id = d.enterprise_id
             JOIN metric m ON m.id = h.metric_id
-            WHERE d.park_id = :park AND e.code = :enterprise AND d.outlet = :outlet
+            WHERE d.park_id = :park AND d.outlet IS NOT NULL
               AND m.name = ANY(:metrics) AND h.bucket >= :start AND h.bucket < :end
-            GROUP BY h.bucket, m.name
+            GROUP BY e.code, d.outlet, h.bucket, m.name
             ORDER BY h.bucket
         """),
-        {"park": park, "enterprise": enterprise, "outlet": outlet, "metrics": metrics,
-         "start": start, "end": end},
-    )  # fmt: skip
-    return [(b, m, int(nn), float(sn), int(nm), float(sm)) for b, m, nn, sn, nm, sm in rows]
-
-
-def save_result(conn: Connection, values: dict[str, Any]) -> None:
-    """Store a check result; re-evaluating the same window replaces it (deterministic)."""
-    stmt = insert(CheckResult).values(**values)
-    keys = (
-        "status",
-        "value",
-        "limit",
-        "coverage",
-        "severity",
-        "inputs",
-        "evaluated_at",
-        "enterprise",
+        {"park": park, "metrics": metrics, "start": start, "end": end},
     )
+    return [
+        (e, o, b, m, int(nn), float(sn), int(nm), float(sm)) for e, o, b, m, nn, sn, nm, sm in rows
+    ]
+
+
+def save_results(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Store check results in one statement; re-evaluating a window replaces its result
+    (deterministic)."""
+    if not rows:
+        return
+    stmt = insert(CheckResult)
+    keys = ("status", "value", "limit", "coverage", "severity", "inputs", "evaluated_at",
+            "enterprise")  # fmt: skip
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["check_name", "subject", "window_start", "window_end"],
             set_={k: stmt.excluded[k] for k in keys},
-        )
+        ),
+        rows,
     )
 
 
