@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import psutil
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 from tests.services import Mosquitto, fresh_database, private_workdir
 
 from bench.plots import plot
@@ -72,6 +74,20 @@ def reference_consumer(
     return measured
 
 
+def end_sessions(port: int, client_ids: list[str]) -> None:
+    """Discard the run's persistent sessions, so the broker does not go on queueing the next
+    runs' load for ingestors that are gone (a clean start with no expiry ends a session)."""
+    for cid in client_ids:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv5)
+        client.connect("127.0.0.1", port, clean_start=True)
+        client.loop_start()
+        deadline = time.monotonic() + 5
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.disconnect()
+        client.loop_stop()
+
+
 def smartpark_run(
     db_url: str, port: int, rate: float, seconds: float, work: Path, *, ingestors: int = 1,
     env_extra: dict[str, str] | None = None, probe_topic: str | None = None,
@@ -80,15 +96,14 @@ def smartpark_run(
     """`smartpark ingest` as its own process(es); throughput, loss, CPU, peak RSS, and with a
     probe the publish-to-queryable latency, with `profile` a py-spy profile of the first."""
     env = {**os.environ, "SMARTPARK_DATABASE_URL": db_url, "SMARTPARK_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-           "SMARTPARK_LOG_LEVEL": "WARNING", **(env_extra or {}),
-           # Each run's session ends with it: the broker must not keep queueing the next runs'
-           # load for an ingestor that is gone (and hand it to the next one under the same id).
-           "SMARTPARK_MQTT_SESSION_EXPIRY": "0"}  # fmt: skip
+           "SMARTPARK_LOG_LEVEL": "WARNING", **(env_extra or {})}  # fmt: skip
     if ingestors > 1:
         env["SMARTPARK_MQTT_SHARED_GROUP"] = "bench"
+    run = next(RUNS)
+    ids = [f"bench-ingest-{os.getpid()}-{run}-{i}" for i in range(ingestors)]
     procs = [
-        subprocess.Popen([PY, "-m", "smartpark", "ingest"], env=env | {"SMARTPARK_MQTT_CLIENT_ID": f"bench-ingest-{os.getpid()}-{next(RUNS)}-{i}"}, cwd=ROOT)
-        for i in range(ingestors)
+        subprocess.Popen([PY, "-m", "smartpark", "ingest"], env=env | {"SMARTPARK_MQTT_CLIENT_ID": cid}, cwd=ROOT)
+        for cid in ids
     ]  # fmt: skip
     watched = [psutil.Process(p.pid) for p in procs]
     time.sleep(3)
@@ -129,6 +144,7 @@ def smartpark_run(
     for p in procs:
         p.terminate()
         p.wait(60)
+    end_sessions(port, ids)
     probes = latency["probes_sent"] if latency else 0
     expected = json.loads((work / "smartpark.json").read_text())["expected"]["readings"] + probes
     moving = [s for i, s in enumerate(samples) if i > 0 and s[1] > samples[i - 1][1]]

@@ -3,22 +3,31 @@ device quality, alert history and live stream, configuration, evaluation runs, r
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from smartpark.api.health import components
 from smartpark.api.server import ApiServer
 from smartpark.checks.runner import run_checks
+from smartpark.evaluation.service import run_evaluation
 from smartpark.ingestion.types import Reading
 from smartpark.storage.health import beat
 from smartpark.storage.rollups import refresh_all
 from smartpark.web import STATIC
+from tests.conftest import TOPIC
+from tests.services import Publisher, wait_until
 from tests.test_api import (
     api,  # noqa: F401  (the fixture)
     auth,
@@ -407,3 +416,104 @@ def test_a_value_the_database_refuses_is_the_callers_error(api: Any) -> None:  #
     assert nul.json()["detail"] == (
         "a value cannot be stored or compared: PostgreSQL text fields cannot contain NUL (0x00) bytes"
     )
+
+
+def test_every_route_keeps_an_enterprise_user_in_their_enterprise(api: Any) -> None:  # noqa: F811
+    """Every GET route of the OpenAPI document, asked by the food operator about the steel
+    works' objects, answers without a trace of the steel works (a park-wide viewer sees it)."""
+    client, db, tokens = api
+    _water(db)
+    with db.engine.begin() as conn:
+        run_evaluation(conn, "qinba-demo", "2026-11", datetime.now(UTC), "hz-steel")
+    params = {
+        "{park}": "qinba-demo", "{device}": "hz-steel-cems-1", "{fmt}": "json", "{version}": "1",
+        "{alert_id}": str(db.scalar("SELECT id FROM alert WHERE enterprise = 'hz-steel'")),
+        "{evaluation_id}": str(db.scalar("SELECT id FROM evaluation WHERE enterprise = 'hz-steel'")),
+        "{dead_letter_id}": str(db.scalar("SELECT id FROM dead_letter")),
+    }  # fmt: skip
+    query = {
+        "device": "hz-steel-cems-1", "metric": ["emission.so2", "water.intake"],
+        "enterprise": "hz-steel", "check": "concentration.", **SPAN,
+    }  # fmt: skip
+    schema = client.get("/api/v1/openapi.json", headers=auth(tokens, "viewer")).json()["paths"]
+    checked = {}
+    for template, methods in schema.items():
+        if (
+            "get" not in methods
+            or not template.startswith("/api/v1")
+            or template.endswith("/stream")
+        ):
+            continue
+        path = template
+        for key, value in params.items():
+            path = path.replace(key, value)
+        names = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
+        wanted = {
+            k: v for k, v in query.items() if k in names or (k in ("start", "end") and k in names)
+        }
+        food = client.get(path, params=wanted, headers=auth(tokens, "food"))
+        viewer = client.get(path, params=wanted, headers=auth(tokens, "viewer"))
+        assert food.status_code in (200, 403, 404), (template, food.status_code, food.text)
+        # A 404 or 403 says no more than the problem (it may echo the id that was asked for).
+        assert food.status_code != 200 or "hz-steel" not in food.text, template
+        checked[template] = (food.status_code, "hz-steel" in viewer.text)
+    # The routes that are about the steel works show it to a park-wide viewer and hide it from
+    # the food operator (404 for an object, 403 for park-wide administration, else filtered).
+    assert checked["/api/v1/alerts/{alert_id}"] == (404, True)
+    assert checked["/api/v1/evaluations/{evaluation_id}/report.{fmt}"] == (404, True)
+    assert checked["/api/v1/parks/{park}/devices/{device}/quality-events"] == (404, False)
+    assert checked["/api/v1/dead-letters"][0] == 403
+    assert checked["/api/v1/parks/{park}/rollups"] == (200, False)  # no steel in the body keys
+    assert checked["/api/v1/parks/{park}/check-series"] == (200, True)
+    assert checked["/api/v1/parks/{park}/overview"] == (200, True)
+    assert checked["/api/v1/parks/{park}/config"] == (200, True)  # its own outlets only
+    assert len(checked) == 22
+
+
+def test_serve_runs_every_component_against_configured_services(
+    tsdb: Any, mosquitto: Any, tmp_path: Path
+) -> None:
+    """`smartpark serve`: refuses to start without configured services; with them, ingests,
+    schedules and serves (readiness says so), and exits 0 on SIGTERM."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPARK_")}
+    refused = subprocess.run(
+        [sys.executable, "-m", "smartpark", "serve"], env=base | {"SMARTPARK_DATA_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "set SMARTPARK_DATABASE_URL and SMARTPARK_MQTT_URL" in refused.stderr
+    port = _free_port()
+    env = base | {"SMARTPARK_DATABASE_URL": tsdb.url, "SMARTPARK_MQTT_URL": mosquitto.url,
+                  "SMARTPARK_HEARTBEAT_INTERVAL": "0.5", "SMARTPARK_MQTT_CLIENT_ID": "serve-test"}  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "smartpark", "serve", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        ready: dict[str, Any] = {}
+
+        def is_ready() -> bool:
+            nonlocal ready
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+            except httpx.TransportError:
+                return False
+            return bool(ready.get("status") == "ready")
+
+        wait_until(is_ready, 30)
+        assert (ready["broker"]["state"], ready["scheduler"]["state"]) == ("connected", "running")
+        publisher = Publisher(mosquitto.url)
+        payload = {"ts": "2026-11-29T08:00:00+08:00", "seq": 1,
+                   "readings": [{"metric": "water.intake", "value": 12.5}]}  # fmt: skip
+        publisher.publish(TOPIC, orjson.dumps(payload))
+        publisher.close()
+        wait_until(lambda: tsdb.scalar("SELECT count(*) FROM reading") == 1, 20)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+        # A clean stop removes the components' heartbeats: nothing is reported as running.
+        assert tsdb.scalar("SELECT count(*) FROM component_heartbeat") == 0
+    finally:
+        if server.poll() is None:
+            server.kill()

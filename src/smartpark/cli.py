@@ -19,7 +19,7 @@ from smartpark.cli_common import engine_for, fail, settings_or_exit, upgrade_sch
 from smartpark.config import MqttEndpoint, Settings
 from smartpark.db import libpq_url, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
-from smartpark.errors import SmartparkError
+from smartpark.errors import ConfigurationError, SmartparkError
 from smartpark.evaluation.commands import evaluation_app, inputs_app
 from smartpark.ingestion.service import Ingestor
 from smartpark.registry.schema import load_registry_file
@@ -158,23 +158,56 @@ def scheduler() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    api_only: Annotated[
+        bool, typer.Option(help="Only the API and dashboard (ingest and scheduler run apart)")
+    ] = False,
 ) -> None:
-    """Serve the REST API against the configured database."""
+    """Production: the API and dashboard, the ingestor and the scheduler against the
+    configured database and broker (with --api-only, the API alone)."""
     import uvicorn
 
     from smartpark.api.app import create_app
-    from smartpark.api.server import GRACE_SECONDS
+    from smartpark.api.server import GRACE_SECONDS, ApiServer
+    from smartpark.checks.scheduler import Scheduler
 
     settings = settings_or_exit()
     try:
-        engine, _ = engine_for(settings)
+        if not api_only and (missing := _unconfigured(settings)):
+            raise ConfigurationError(
+                f"smartpark serve runs against configured services: set {' and '.join(missing)}"
+                " (smartpark run starts embedded ones)"
+            )
+        engine, url = engine_for(settings)
         check_schema(engine)
     except SmartparkError as exc:
         raise fail(exc) from exc
-    uvicorn.run(
-        create_app(engine), host=host, port=port, log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=GRACE_SECONDS,
-    )  # fmt: skip
+    if api_only:
+        uvicorn.run(
+            create_app(engine), host=host, port=port, log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=GRACE_SECONDS,
+        )  # fmt: skip
+        return
+    endpoint = settings.mqtt_endpoint()
+    if endpoint is None:  # _unconfigured said so already; this tells the type checker
+        raise fail(ConfigurationError("set SMARTPARK_MQTT_URL"))
+    ingestor = _ingestor(settings, engine, url, endpoint)
+    ingestor.start()
+    jobs = Scheduler(engine, settings, endpoint)
+    jobs.start()
+    api = ApiServer(engine, ingestor.stats, host, port)
+    api.start()
+    log.info("serving %s; ingesting from %s", api.url, endpoint.url())
+    healthy = _wait_for_signal(ingestor)
+    api.stop()
+    jobs.stop()
+    drained = ingestor.stop()
+    raise typer.Exit(0 if healthy and drained else 1)
+
+
+def _unconfigured(settings: Settings) -> list[str]:
+    pairs = (("SMARTPARK_DATABASE_URL", settings.database_url),
+             ("SMARTPARK_MQTT_URL", settings.mqtt_url))  # fmt: skip
+    return [name for name, value in pairs if not value]
 
 
 @app.command()

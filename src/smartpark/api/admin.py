@@ -33,6 +33,19 @@ _EXAMPLE = {
 }
 
 
+def scoped(body: dict[str, Any], enterprise: str | None) -> dict[str, Any]:
+    """The configuration as an enterprise user may see it: the park-wide rules, and of the
+    per-enterprise parts (outlets, permits, budgets, targets) only their own."""
+    if enterprise is None:
+        return body
+    mine = dict(body)
+    for key in ("outlets", "permits"):
+        mine[key] = [item for item in body.get(key, []) if item.get("enterprise") == enterprise]
+    for key in ("carbon_budget_t", "enterprise_targets"):
+        mine[key] = {k: v for k, v in body.get(key, {}).items() if k == enterprise}
+    return mine
+
+
 def _version(conn: Any, park: str, version: int | None) -> dict[str, Any]:
     versions = dashboard.config_versions(conn, park)
     if not versions:
@@ -47,9 +60,11 @@ def _version(conn: Any, park: str, version: int | None) -> dict[str, Any]:
 @router.get("/parks/{park}/config", tags=["configuration"])
 def config(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
     """The configuration in force: validity rules, ratio targets, outlet limits, permits,
-    CO2 factor sets, budgets and schedules, each number with its source."""
+    CO2 factor sets, budgets and schedules, each number with its source (an enterprise user
+    sees the park-wide rules and only their own outlets, permits, budget and targets)."""
     in_park(caller, park)
-    return _version(conn, park, None)
+    row = _version(conn, park, None)
+    return row | {"body": scoped(row["body"], caller.enterprise)}
 
 
 @router.get("/parks/{park}/config/versions", tags=["configuration"])
@@ -61,9 +76,10 @@ def config_versions(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
 
 @router.get("/parks/{park}/config/versions/{version}", tags=["configuration"])
 def config_version(park: str, version: int, caller: Caller, conn: Conn) -> dict[str, Any]:
-    """One stored version."""
+    """One stored version (an enterprise user sees the park-wide rules and their own parts)."""
     in_park(caller, park)
-    return _version(conn, park, version)
+    row = _version(conn, park, version)
+    return row | {"body": scoped(row["body"], caller.enterprise)}
 
 
 @router.put("/parks/{park}/config", tags=["configuration"], status_code=201)
