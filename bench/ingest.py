@@ -91,7 +91,7 @@ def end_sessions(port: int, client_ids: list[str]) -> None:
 def smartpark_run(
     db_url: str, port: int, rate: float, seconds: float, work: Path, *, ingestors: int = 1,
     env_extra: dict[str, str] | None = None, probe_topic: str | None = None,
-    profile: Path | None = None,
+    profile: Path | None = None, drain: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """`smartpark ingest` as its own process(es); throughput, loss, CPU, peak RSS, and with a
     probe the publish-to-queryable latency, with `profile` a py-spy profile of the first."""
@@ -133,6 +133,8 @@ def smartpark_run(
             samples.append((time.monotonic(), count))
             peak_rss = max(peak_rss, *(w.memory_info().rss for w in watched))
             if publisher.poll() is not None:
+                if not drain:
+                    break
                 if probe is not None and latency is None:
                     latency = probe.stop()  # the load is over; stop probing so counts settle
                 if len(samples) > 4 and samples[-4][1] == count:
@@ -153,7 +155,7 @@ def smartpark_run(
     stored = samples[-1][1]
     result = {
         "ingestors": ingestors, "readings_stored": stored, "readings_published": expected,
-        "lost": expected - stored, "seconds": elapsed,
+        "lost": expected - stored if drain else None, "seconds": elapsed,
         "readings_per_s": (stored - first[1]) / elapsed if elapsed else 0.0,
         "ingestor_cpu_seconds": cpu, "ingestor_cpu_share": cpu / elapsed if elapsed else 0.0,
         "ingestor_peak_rss_mb": peak_rss / 2**20,

@@ -289,3 +289,27 @@ def ingest_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def running_api(engine: Any) -> Iterator[str]:
+    """The API and dashboard served by uvicorn on a free port; yields its base URL."""
+    import httpx
+
+    from smartpark.api.server import ApiServer
+    from smartpark.embedded.broker import free_port
+
+    server = ApiServer(engine, None, "127.0.0.1", free_port())
+    server.start()
+    try:
+        wait_until(lambda: _answers(httpx, server.url + "/healthz"), 10)
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _answers(httpx: Any, url: str) -> bool:
+    try:
+        return bool(httpx.get(url, timeout=1).status_code == 200)
+    except httpx.TransportError:
+        return False

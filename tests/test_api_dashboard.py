@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,15 @@ import httpx
 import orjson
 
 from smartpark.api.health import components
-from smartpark.api.server import ApiServer
 from smartpark.checks.runner import run_checks
+from smartpark.embedded.broker import free_port
 from smartpark.evaluation.service import run_evaluation
 from smartpark.ingestion.types import Reading
 from smartpark.storage.health import beat
 from smartpark.storage.rollups import refresh_all
 from smartpark.web import STATIC
 from tests.conftest import TOPIC
-from tests.services import Publisher, wait_until
+from tests.services import Publisher, running_api, wait_until
 from tests.test_api import (
     api,  # noqa: F401  (the fixture)
     auth,
@@ -329,12 +328,6 @@ def test_readiness_reports_broker_and_scheduler(api: Any) -> None:  # noqa: F811
     )  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _events(url: str, token: str, out: list[tuple[str, str]], stop: threading.Event) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -353,16 +346,8 @@ def _events(url: str, token: str, out: list[tuple[str, str]], stop: threading.Ev
 
 def test_alert_changes_arrive_live_and_scoped(api: Any) -> None:  # noqa: F811
     _, db, tokens = api
-    server = ApiServer(db.engine, None, "127.0.0.1", _free_port())
-    server.start()
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(server.url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        url = server.url + "/api/v1/parks/qinba-demo/alerts/stream"
+    with running_api(db.engine) as base:
+        url = base + "/api/v1/parks/qinba-demo/alerts/stream"
         streams: dict[str, list[tuple[str, str]]] = {"viewer": [], "food": []}
         stop = threading.Event()
         threads = [
@@ -377,7 +362,7 @@ def test_alert_changes_arrive_live_and_scoped(api: Any) -> None:  # noqa: F811
         assert [e for e, _ in streams["viewer"]] == ["ready"]
         steel = db.scalar("SELECT id FROM alert WHERE enterprise = 'hz-steel'")
         response = httpx.post(
-            f"{server.url}/api/v1/alerts/{steel}/acknowledge",
+            f"{base}/api/v1/alerts/{steel}/acknowledge",
             json={"note": "on it"}, headers=auth(tokens, "operator"),
         )  # fmt: skip
         assert response.status_code == 200
@@ -391,8 +376,6 @@ def test_alert_changes_arrive_live_and_scoped(api: Any) -> None:  # noqa: F811
         assert [e for e, _ in streams["food"]] == ["ready"]
         unauthorised = httpx.get(url, timeout=5)
         assert unauthorised.status_code == 401
-    finally:
-        server.stop()
 
 
 def test_the_dashboard_ships_every_asset_itself(api: Any) -> None:  # noqa: F811
@@ -482,7 +465,7 @@ def test_serve_runs_every_component_against_configured_services(
     )  # fmt: skip
     assert refused.returncode == 2
     assert "set SMARTPARK_DATABASE_URL and SMARTPARK_MQTT_URL" in refused.stderr
-    port = _free_port()
+    port = free_port()
     env = base | {"SMARTPARK_DATABASE_URL": tsdb.url, "SMARTPARK_MQTT_URL": mosquitto.url,
                   "SMARTPARK_HEARTBEAT_INTERVAL": "0.5", "SMARTPARK_MQTT_CLIENT_ID": "serve-test"}  # fmt: skip
     log = tmp_path / "serve.log"

@@ -5,25 +5,21 @@ a report. Screenshots at laptop and tablet sizes are kept in test-artifacts/dash
 from __future__ import annotations
 
 import shutil
-import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from smartpark.api.security import hash_password
-from smartpark.api.server import ApiServer
 from smartpark.checks.runner import run_checks
 from smartpark.evaluation.service import run_evaluation
 from smartpark.ingestion.types import Reading
 from smartpark.storage.rollups import refresh_all
 from smartpark.storage.users import create_user
-from tests.services import Database
+from tests.services import Database, running_api
 from tests.test_checks import (
     CATALOGUE,
     CONFIG,
@@ -42,12 +38,6 @@ PASSWORD = "correct horse battery"
 LAPTOP, TABLET = {"width": 1366, "height": 800}, {"width": 820, "height": 1180}
 # SO2 and NOx limits at the steel works' stack, so a second pollutant can open a new alert.
 LIMITS = {"emission.so2": {"hourly": 35}, "emission.nox": {"hourly": 50}}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -71,18 +61,8 @@ def served(tsdb: Database) -> Iterator[tuple[str, Database, dict[str, int]]]:
                            "role": "operator", "park": "qinba-demo", "enterprise": None})  # fmt: skip
         run_evaluation(conn, "qinba-demo", "2026-11", datetime.now(UTC))
     run_checks(tsdb.engine, DAY_START + HOUR + 5 * MINUTE, CATALOGUE, TARGETS)
-    server = ApiServer(tsdb.engine, None, "127.0.0.1", _port())
-    server.start()
-    for _ in range(100):
-        try:
-            httpx.get(server.url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    try:
-        yield server.url, tsdb, ids
-    finally:
-        server.stop()
+    with running_api(tsdb.engine) as url:
+        yield url, tsdb, ids
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from smartpark.api.deps import Caller, Conn, ParkAdmin, in_park, require
+from smartpark.api.deps import Caller, Conn, ParkAdmin, in_park, own_enterprise, require
 from smartpark.api.routes import whole
 from smartpark.api.security import Principal
 from smartpark.catalogue import load_catalogue
@@ -116,8 +116,7 @@ def run(
 ) -> dict[str, Any]:
     """Compute and store an evaluation now (operator); stored evaluations never change."""
     in_park(caller, park)
-    if caller.enterprise is not None and body.enterprise != caller.enterprise:
-        raise HTTPException(403, f"you may evaluate {caller.enterprise} only")
+    own_enterprise(caller, body.enterprise, "evaluate")
     if body.enterprise is not None and not dashboard.enterprise_exists(conn, park, body.enterprise):
         raise HTTPException(404, f"no enterprise {body.enterprise!r} in park {park!r}")
     evaluation_id = run_evaluation(conn, park, body.period, datetime.now(UTC), body.enterprise)

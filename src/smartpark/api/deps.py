@@ -99,3 +99,9 @@ def time_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if end <= start:
         raise HTTPException(422, "end must be after start")
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def own_enterprise(caller: Principal, enterprise: str | None, doing: str) -> None:
+    """403 when an enterprise user acts for another enterprise (or for the whole park)."""
+    if caller.enterprise is not None and enterprise != caller.enterprise:
+        raise HTTPException(403, f"you may {doing} {caller.enterprise} only")

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from smartpark.alerts.service import acknowledge, resolve
-from smartpark.api.deps import SESSION_COOKIE, Caller, Conn, ParkAdmin, in_park, require
+from smartpark.api.deps import (
+    SESSION_COOKIE,
+    Caller,
+    Conn,
+    ParkAdmin,
+    in_park,
+    own_enterprise,
+    require,
+)
 from smartpark.api.security import Principal, new_secret, secret_hash, verify_password
 from smartpark.checks.scheduler import targets_from
 from smartpark.config import get_settings
@@ -213,8 +221,7 @@ def enter_input(
     from smartpark.evaluation.inputs import input_specs, store, validate
 
     in_park(caller, park)
-    if caller.enterprise is not None and body.enterprise != caller.enterprise:
-        raise HTTPException(403, f"you may enter inputs for {caller.enterprise} only")
+    own_enterprise(caller, body.enterprise, "enter inputs for")
     row = validate(
         park, body.enterprise, body.period, body.key, body.value, body.unit, input_specs()
     )
