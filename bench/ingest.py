@@ -279,6 +279,7 @@ def main() -> None:
                 args.short,
                 work,
                 env_extra={"SMARTPARK_BATCH_MAX_MESSAGES": b},
+                drain=False,
             )
             for b in args.batches.split(",")
         }
