@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOAD = ROOT / "simulator" / "scenarios" / "load.yaml"
 PY = sys.executable
 RUNS = itertools.count()
+QUIET = 15.0
 
 
 def machine() -> dict[str, Any]:
@@ -126,8 +127,10 @@ def smartpark_run(
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     latency = None
+    # Drained: no new reading for QUIET seconds (a reconnect to the broker can pause a while).
+    quiet = int(QUIET / 0.5)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        deadline = time.monotonic() + seconds * 4 + 120
+        deadline = time.monotonic() + seconds * 10 + 600
         while time.monotonic() < deadline:
             count = conn.execute("SELECT count(*) FROM reading").fetchone()[0]  # type: ignore[index]
             samples.append((time.monotonic(), count))
@@ -137,7 +140,7 @@ def smartpark_run(
                     break
                 if probe is not None and latency is None:
                     latency = probe.stop()  # the load is over; stop probing so counts settle
-                if len(samples) > 4 and samples[-4][1] == count:
+                if len(samples) > quiet and samples[-quiet][1] == count:
                     break
             time.sleep(0.5)
     cpu = sum(sum(w.cpu_times()[:2]) for w in watched) - cpu_start

@@ -10,7 +10,8 @@ import psycopg
 from smartpark.ingestion.types import Reading
 from smartpark.storage.readings import Batch, store_batch
 from smartpark.storage.registry import load_snapshot
-from smartpark.storage.series import SeriesQuery, bucketed
+from smartpark.storage.rollups import refresh_all
+from smartpark.storage.series import SeriesQuery, bucketed, from_rollups
 from tests.services import Database
 from tests.test_api import api, auth  # noqa: F401 - the fixture
 from tests.test_checks import DAY_START, MINUTE
@@ -161,3 +162,42 @@ def test_bucketing_on_both_storage_paths(database: Database) -> None:
         (BASE, 29.5, 60),
         (BASE + timedelta(hours=1), 29.5, 60),
     ]
+
+
+def test_whole_hour_buckets_come_from_rollups_and_match_raw(api: Any) -> None:  # noqa: F811
+    """Hour-aligned 1h and 6h buckets are read from the hourly rollups, with hours not yet
+    maintained taken from raw readings; both give exactly what bucketing raw readings gives."""
+    client, db, tokens = api
+    load(db, 180, calibrate_from=170)  # three hours, the last ten minutes in calibration
+    with db.engine.begin() as conn:
+        refresh_all(conn)
+    # Mark the first hour's rollup so the test can tell where an answer came from.
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE rollup_hour SET sum_normal = sum_normal + 6000 WHERE bucket = %(b)s "
+            "AND metric_id = (SELECT id FROM metric WHERE name = 'emission.so2')",
+            {"b": BASE},
+        )
+    viewer = auth(tokens, "viewer")
+    hourly = client.get(
+        "/api/v1/parks/qinba-demo/readings",
+        params={**SO2, **window(3), "bucket": "1h"},
+        headers=viewer,
+    ).json()["series"][0]["points"]
+    # Hour 1: 0..59 has mean 29.5, read from the (marked) rollup: (1770 + 6000) / 60.
+    # Hours 2 and 3: means 29.5 and, without the calibration minutes 50..59, 24.5.
+    assert [(p[1], p[2], p[3], p[4]) for p in hourly] == [
+        (7770 / 60, 0.0, 59.0, 60), (29.5, 0.0, 59.0, 60), (24.5, 0.0, 49.0, 60),
+    ]  # fmt: skip
+    # A late reading makes its hour dirty: until maintenance, that hour comes from raw data.
+    with db.engine.connect() as conn:
+        snap = load_snapshot(conn)
+    late = Reading(snap.devices[("qinba-demo", "hz-steel-cems-1")].id,
+                   snap.metrics["emission.so2"].id, BASE + timedelta(seconds=30), 1000.0, "N")  # fmt: skip
+    with psycopg.connect(db.url) as conn:
+        store_batch(conn, Batch(readings=[late]), DAY_START)
+    q = SeriesQuery("qinba-demo", None, ["hz-steel-cems-1"], ["emission.so2"], BASE,
+                    BASE + timedelta(hours=6))  # fmt: skip
+    with db.engine.connect() as conn:
+        for size in (timedelta(hours=1), timedelta(hours=6)):
+            assert from_rollups(conn, q, size) == bucketed(conn, q, size)

@@ -40,6 +40,9 @@ def _park(conn: Any, caller: Principal, park: str) -> dict[str, Any]:
     return row
 
 
+_OPEN = {"state": "OPEN", "severity": None, "enterprise": None}
+
+
 @router.get("/parks", tags=["park"])
 def parks(caller: Caller, conn: Conn) -> dict[str, Any]:
     """The parks you may see (one: your own), with their time zone."""
@@ -69,7 +72,8 @@ def overview(park: str, caller: Caller, conn: Conn) -> dict[str, Any]:
         "park": info,
         "enterprises": enterprises,
         "ratios": ratios,
-        "open_alerts": sum(e["open_alerts"] for e in enterprises),
+        # Park-level alerts (the park's own ratios and carbon) count too, for park-wide users.
+        "open_alerts": queries.alerts(conn, park, caller.enterprise, _OPEN, 1, 0)[1],
         "as_of": datetime.now(UTC),
     }
 

@@ -23,7 +23,7 @@ def park(conn: Connection, park_id: str) -> dict[str, Any] | None:
 
 
 def enterprise_status(conn: Connection, park_id: str, scope: str | None) -> list[dict[str, Any]]:
-    """Per enterprise: devices by status and open alerts by severity."""
+    """Per enterprise: devices by status, and open (not yet acknowledged) alerts."""
     return _rows(
         conn,
         f"""
@@ -34,9 +34,9 @@ def enterprise_status(conn: Connection, park_id: str, scope: str | None) -> list
           (SELECT count(*) FROM device d WHERE d.enterprise_id = e.id AND d.status = 'offline')
             AS offline,
           (SELECT count(*) FROM alert a WHERE a.park_id = e.park_id AND a.enterprise = e.code
-             AND a.state <> 'RESOLVED') AS open_alerts,
+             AND a.state = 'OPEN') AS open_alerts,
           (SELECT count(*) FROM alert a WHERE a.park_id = e.park_id AND a.enterprise = e.code
-             AND a.state <> 'RESOLVED' AND a.severity = 'critical') AS critical_alerts
+             AND a.state = 'OPEN' AND a.severity = 'critical') AS critical_alerts
         FROM enterprise e
         WHERE e.park_id = :park AND {_SCOPE.format(col="e.code")}
         ORDER BY e.code
