@@ -150,7 +150,9 @@ def main() -> None:
         port = _port()
         env = {**os.environ, "SMARTPARK_DATABASE_URL": db.url, "SMARTPARK_LOG_LEVEL": "WARNING"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "smartpark", "serve", "--api-only", "--port", str(port)], env=env, cwd=ROOT
+            [sys.executable, "-m", "smartpark", "serve", "--api-only", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
         )
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
