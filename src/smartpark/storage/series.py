@@ -11,15 +11,17 @@ from sqlalchemy import Connection, text
 
 from smartpark.db import timescaledb_installed
 
-_SCOPE = """
-    FROM reading r
-    JOIN device d ON d.id = r.device_id
+# The caller's devices and metrics of a park in [start, end), for any table keyed by device,
+# metric and a time column (readings by `time`, hourly rollups by `bucket`).
+_WITHIN = """
+    JOIN device d ON d.id = {t}.device_id
     JOIN enterprise e ON e.id = d.enterprise_id
-    JOIN metric m ON m.id = r.metric_id
+    JOIN metric m ON m.id = {t}.metric_id
     WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
       AND d.code = ANY(:devices) AND m.name = ANY(:metrics)
-      AND r.time >= :start AND r.time < :end
+      AND {t}.{time} >= :start AND {t}.{time} < :end
 """
+_SCOPE = "\n    FROM reading r" + _WITHIN.format(t="r", time="time")
 # Buckets start at a fixed UTC origin, so the same range always gives the same buckets.
 _ORIGIN = "timestamptz '2000-01-01 00:00+00'"
 
@@ -65,14 +67,7 @@ def bucketed(conn: Connection, q: SeriesQuery, bucket: timedelta) -> list[dict[s
     return [dict(row._mapping) for row in rows]
 
 
-_HOURS_SCOPE = """
-    JOIN device d ON d.id = h.device_id
-    JOIN enterprise e ON e.id = d.enterprise_id
-    JOIN metric m ON m.id = h.metric_id
-    WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
-      AND d.code = ANY(:devices) AND m.name = ANY(:metrics)
-      AND h.bucket >= :start AND h.bucket < :end
-"""
+_HOURS_SCOPE = _WITHIN.format(t="h", time="bucket")
 # Hourly aggregates with the same meaning as `bucketed`: finished hours from rollup_hour, and
 # the hours ingestion marked dirty (new or late data not yet maintained) from raw readings.
 _ROLLED_HOURS = f"""
