@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -158,7 +159,12 @@ def test_bucketing_on_both_storage_paths(database: Database) -> None:
             ),
             timedelta(hours=1),
         )
-    assert [(r["bucket"], r["mean"], r["samples"]) for r in rows] == [
+    (only,) = json.loads(rows)
+    points = [(datetime.fromisoformat(p[0]), p[1], p[4]) for p in only["points"]]
+    assert (only["device"], only["metric"], only["unit"]) == (
+        "hz-steel-cems-1", "emission.so2", "mg/m3"
+    )  # fmt: skip
+    assert points == [
         (BASE, 29.5, 60),
         (BASE + timedelta(hours=1), 29.5, 60),
     ]

@@ -11,17 +11,22 @@ from sqlalchemy import Connection, text
 
 from smartpark.db import timescaledb_installed
 
-# The caller's devices and metrics of a park in [start, end), for any table keyed by device,
-# metric and a time column (readings by `time`, hourly rollups by `bucket`).
-_WITHIN = """
-    JOIN device d ON d.id = {t}.device_id
-    JOIN enterprise e ON e.id = d.enterprise_id
-    JOIN metric m ON m.id = {t}.metric_id
+# The caller's series (device x metric) of a park, resolved to ids first: every table below
+# is then reached through its (device_id, metric_id, time) key, never scanned per device.
+_SERIES = """
+WITH s AS MATERIALIZED (
+    SELECT d.id AS device_id, m.id AS metric_id, d.code AS device, m.name AS metric, m.unit
+    FROM device d JOIN enterprise e ON e.id = d.enterprise_id CROSS JOIN metric m
     WHERE d.park_id = :park AND (CAST(:scope AS text) IS NULL OR e.code = :scope)
       AND d.code = ANY(:devices) AND m.name = ANY(:metrics)
-      AND {t}.{time} >= :start AND {t}.{time} < :end
+)
 """
-_SCOPE = "\n    FROM reading r" + _WITHIN.format(t="r", time="time")
+# Rows of a table keyed by device, metric and a time column within [start, end).
+_WITHIN = """
+    JOIN s ON s.device_id = {t}.device_id AND s.metric_id = {t}.metric_id
+    WHERE {t}.{time} >= :start AND {t}.{time} < :end
+"""
+_SCOPE = " FROM reading r" + _WITHIN.format(t="r", time="time")
 # Buckets start at a fixed UTC origin, so the same range always gives the same buckets.
 _ORIGIN = "timestamptz '2000-01-01 00:00+00'"
 
@@ -38,47 +43,65 @@ class SeriesQuery:
     end: datetime
 
 
+# Each series as one JSON document, built by the database: a 30-day hourly series is 1,440
+# points, and decoding them into Python objects only to encode them again cost more than
+# the query. Point arrays hold `fields` in order; the whole answer is one text value.
+_DOCUMENTS = """
+SELECT CAST(coalesce(json_agg(json_build_object('device', device, 'metric', metric,
+                                                'unit', unit, 'points', points)
+                              ORDER BY device, metric), '[]') AS text)
+FROM (SELECT device, metric, unit, json_agg(json_build_array({fields}) ORDER BY {order}) AS points
+      FROM ({rows}) p GROUP BY device, metric, unit) g
+"""
+
+
+def _documents(conn: Connection, ctes: str, rows: str, fields: str, params: dict[str, Any]) -> str:
+    sql = ctes + _DOCUMENTS.format(rows=rows, fields=fields, order=fields.split(",", maxsplit=1)[0])
+    return str(conn.execute(text(sql), params).scalar_one())
+
+
 def count(conn: Connection, q: SeriesQuery) -> int:
     """How many raw points the request covers (to enforce the cap before fetching)."""
-    return int(conn.execute(text("SELECT count(*) " + _SCOPE), asdict(q)).scalar_one())
+    return int(conn.execute(text(_SERIES + "SELECT count(*)" + _SCOPE), asdict(q)).scalar_one())
 
 
-def raw(conn: Connection, q: SeriesQuery) -> list[dict[str, Any]]:
-    """Every reading in the range, ordered by device, metric and time."""
-    sql = "SELECT d.code AS device, m.name AS metric, m.unit, r.time, r.value, r.flag"
-    rows = conn.execute(text(sql + _SCOPE + " ORDER BY 1, 2, 4"), asdict(q))
-    return [dict(row._mapping) for row in rows]
+def raw(conn: Connection, q: SeriesQuery) -> str:
+    """Every reading in the range as JSON series of [time, value, flag] points."""
+    rows = "SELECT s.device, s.metric, s.unit, r.time, r.value, r.flag" + _SCOPE
+    return _documents(conn, _SERIES, rows, "time, value, flag", asdict(q))
 
 
-def bucketed(conn: Connection, q: SeriesQuery, bucket: timedelta) -> list[dict[str, Any]]:
-    """Per bucket: mean, min and max of the valid (N) values and the number of samples;
-    time_bucket on TimescaleDB, date_bin on plain PostgreSQL."""
+_POINT = "bucket, mean, min, max, samples"
+
+
+def bucketed(conn: Connection, q: SeriesQuery, bucket: timedelta) -> str:
+    """JSON series of [bucket, mean, min, max, samples]: mean, min and max of the valid (N)
+    values and the number of samples; time_bucket on TimescaleDB, date_bin on plain PostgreSQL."""
     function = "time_bucket" if timescaledb_installed(conn) else "date_bin"
-    sql = (
-        f"SELECT d.code AS device, m.name AS metric, m.unit, "
-        f"{function}(:bucket, r.time, {_ORIGIN}) AS bucket, "
+    rows = (
+        f"SELECT s.device, s.metric, s.unit, {function}(:bucket, r.time, {_ORIGIN}) AS bucket, "
         "avg(r.value) FILTER (WHERE r.flag = 'N') AS mean, "
         "min(r.value) FILTER (WHERE r.flag = 'N') AS min, "
         "max(r.value) FILTER (WHERE r.flag = 'N') AS max, count(*) AS samples"
+        f"{_SCOPE} GROUP BY 1, 2, 3, 4"
     )
-    rows = conn.execute(
-        text(sql + _SCOPE + " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4"), asdict(q) | {"bucket": bucket}
-    )
-    return [dict(row._mapping) for row in rows]
+    return _documents(conn, _SERIES, rows, _POINT, asdict(q) | {"bucket": bucket})
 
 
 _HOURS_SCOPE = _WITHIN.format(t="h", time="bucket")
 # Hourly aggregates with the same meaning as `bucketed`: finished hours from rollup_hour, and
 # the hours ingestion marked dirty (new or late data not yet maintained) from raw readings.
 _ROLLED_HOURS = f"""
-    SELECT d.code AS device, m.name AS metric, m.unit, h.bucket, h.n_normal, h.sum_normal,
+    SELECT s.device, s.metric, s.unit, h.bucket, h.n_normal, h.sum_normal,
            h.min_normal, h.max_normal, h.samples
     FROM rollup_hour h {_HOURS_SCOPE}
+"""
+_NOT_DIRTY = """
       AND NOT EXISTS (SELECT 1 FROM rollup_dirty x WHERE x.device_id = h.device_id
                       AND x.metric_id = h.metric_id AND x.bucket = h.bucket)
 """
 _DIRTY_HOURS = f"""
-    SELECT d.code, m.name, m.unit, h.bucket,
+    SELECT s.device, s.metric, s.unit, h.bucket,
            count(*) FILTER (WHERE r.flag = 'N'), sum(r.value) FILTER (WHERE r.flag = 'N'),
            min(r.value) FILTER (WHERE r.flag = 'N'), max(r.value) FILTER (WHERE r.flag = 'N'),
            count(*)
@@ -92,26 +115,29 @@ _BY_BUCKET = f"""
 SELECT device, metric, unit, date_bin(:bucket, bucket, {_ORIGIN}) AS bucket,
        sum(sum_normal) / NULLIF(sum(n_normal), 0) AS mean, min(min_normal) AS min,
        max(max_normal) AS max, CAST(sum(samples) AS bigint) AS samples
-FROM hours GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4
+FROM hours GROUP BY 1, 2, 3, 4
 """
 
 
-def from_rollups(conn: Connection, q: SeriesQuery, bucket: timedelta) -> list[dict[str, Any]]:
+def from_rollups(conn: Connection, q: SeriesQuery, bucket: timedelta) -> str:
     """What `bucketed` gives for hour-aligned ranges and buckets of whole hours, read from the
     hourly rollups (and raw readings only for hours not yet maintained)."""
     params = asdict(q) | {"bucket": bucket}
-    # Planning the raw part touches every chunk of `reading` in the range: only when needed.
-    dirty = conn.execute(text("SELECT 1 FROM rollup_dirty h" + _HOURS_SCOPE + " LIMIT 1"), params)
-    hours = _ROLLED_HOURS + (" UNION ALL " + _DIRTY_HOURS if dirty.first() else "")
-    rows = conn.execute(text(f"WITH hours AS ({hours}) {_BY_BUCKET}"), params)
-    return [dict(row._mapping) for row in rows]
+    dirty = conn.execute(
+        text(_SERIES + "SELECT 1 FROM rollup_dirty h" + _HOURS_SCOPE + " LIMIT 1"), params
+    ).first()
+    # With no dirty hour in the range every rollup is final; only otherwise skip the dirty
+    # ones and recompute them from raw readings (planning that part touches every chunk of
+    # `reading` in the range).
+    hours = _ROLLED_HOURS + (_NOT_DIRTY + " UNION ALL " + _DIRTY_HOURS if dirty else "")
+    return _documents(conn, f"{_SERIES}, hours AS ({hours})", _BY_BUCKET, _POINT, params)
 
 
 def stream_raw(conn: Connection, q: SeriesQuery) -> Iterator[tuple[Any, ...]]:
     """Raw rows through a server-side cursor, for CSV export of long ranges."""
-    sql = "SELECT r.time, d.code, m.name, r.value, m.unit, r.flag" + _SCOPE + " ORDER BY 1, 2, 3"
+    sql = _SERIES + "SELECT r.time, s.device, s.metric, r.value, s.unit, r.flag"
     result = conn.execution_options(stream_results=True, max_row_buffer=5000).execute(
-        text(sql), asdict(q)
+        text(sql + _SCOPE + " ORDER BY 1, 2, 3"), asdict(q)
     )
     for row in result:
         yield tuple(row)
