@@ -112,20 +112,12 @@ def smartpark_run(
     peak_rss = 0
     cpu_start = sum(sum(w.cpu_times()[:2]) for w in watched)
     probe = Probe(port, probe_topic, db_url) if probe_topic else None
-    if probe:
-        probe.start()
     publisher = subprocess.Popen(
         [PY, "-m", "smartpark_sim", "load", str(LOAD), "--broker", f"mqtt://127.0.0.1:{port}", "--rate", str(rate),
          "--duration", f"{seconds}s", "--processes", "2", "--manifest", str(work / "smartpark.json")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    spy = None
-    if profile is not None:
-        spy = subprocess.Popen(
-            [str(Path(PY).parent / "py-spy"), "record", "--pid", str(procs[0].pid), "--duration", str(int(min(seconds, 30))),
-             "--rate", "50", "--format", "raw", "--output", str(profile), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    spy, loading = None, False
     latency = None
     # Drained: no new reading for QUIET seconds (a reconnect to the broker can pause a while).
     quiet = int(QUIET / 0.5)
@@ -134,6 +126,14 @@ def smartpark_run(
         while time.monotonic() < deadline:
             count = conn.execute("SELECT count(*) FROM reading").fetchone()[0]  # type: ignore[index]
             samples.append((time.monotonic(), count))
+            if count and not loading:
+                # The load generator encodes everything first: probe and profile the load
+                # itself, from the first stored reading on.
+                loading = True
+                if probe:
+                    probe.start()
+                if profile:
+                    spy = _spy(procs[0].pid, seconds, profile)
             peak_rss = max(peak_rss, *(w.memory_info().rss for w in watched))
             if publisher.poll() is not None:
                 if not drain:
@@ -152,20 +152,35 @@ def smartpark_run(
     end_sessions(port, ids)
     probes = latency["probes_sent"] if latency else 0
     expected = json.loads((work / "smartpark.json").read_text())["expected"]["readings"] + probes
+    result = {"ingestors": ingestors, "readings_published": expected,
+              **_throughput(samples, expected if drain else None, cpu),
+              "ingestor_peak_rss_mb": peak_rss / 2**20}  # fmt: skip
+    if latency:
+        result["latency"] = latency
+    return result
+
+
+def _throughput(
+    samples: list[tuple[float, int]], expected: int | None, cpu: float
+) -> dict[str, Any]:
+    """Stored readings per second from the first stored reading to the last new one."""
     moving = [s for i, s in enumerate(samples) if i > 0 and s[1] > samples[i - 1][1]]
     first = next(s for s in samples if s[1] > 0)
     elapsed = moving[-1][0] - first[0] if moving else 0.0
     stored = samples[-1][1]
-    result = {
-        "ingestors": ingestors, "readings_stored": stored, "readings_published": expected,
-        "lost": expected - stored if drain else None, "seconds": elapsed,
-        "readings_per_s": (stored - first[1]) / elapsed if elapsed else 0.0,
+    return {
+        "readings_stored": stored, "lost": None if expected is None else expected - stored,
+        "seconds": elapsed, "readings_per_s": (stored - first[1]) / elapsed if elapsed else 0.0,
         "ingestor_cpu_seconds": cpu, "ingestor_cpu_share": cpu / elapsed if elapsed else 0.0,
-        "ingestor_peak_rss_mb": peak_rss / 2**20,
     }  # fmt: skip
-    if latency:
-        result["latency"] = latency
-    return result
+
+
+def _spy(pid: int, seconds: float, profile: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(Path(PY).parent / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(min(seconds, 30))),
+         "--rate", "50", "--format", "raw", "--output", str(profile), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def copy_ceiling(db_url: str, rows: int) -> dict[str, Any]:

@@ -153,14 +153,20 @@ def load(
     from urllib.parse import urlsplit
 
     from smartpark_sim.load import run_load
+    from smartpark_sim.wire import PublishError
 
     _scenario(scenario)
     parts = urlsplit(broker)
     seconds = parse_duration(duration).total_seconds()
     address = (parts.hostname or "127.0.0.1", parts.port or 1883)
-    result = run_load(
-        scenario, address, rate=rate, duration=seconds, processes=processes, connections=connections
-    )
+    try:
+        result = run_load(
+            scenario, address, rate=rate, duration=seconds, processes=processes,
+            connections=connections,
+        )  # fmt: skip
+    except (PublishError, OSError) as exc:
+        typer.echo(f"load run failed, no manifest written: {exc}", err=True)
+        raise typer.Exit(1) from exc
     if manifest:
         manifest.write_text(json.dumps(result, indent=2))
     stats = result["load"]
