@@ -113,8 +113,7 @@ def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchR
             with cur.copy(
                 "COPY incoming_reading (device_id, metric_id, time, value, flag) FROM STDIN"
             ) as copy:
-                for r in unique:
-                    copy.write_row((r.device_id, r.metric_id, r.time, r.value, r.flag))
+                copy.write(_copy_text(unique))
             cur.execute(_INSERT)
             inserted = cur.rowcount
             cur.execute(_MARK_DIRTY)
@@ -143,6 +142,21 @@ def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchR
     # Every reading not inserted is either a conflict (different value) or a duplicate.
     duplicates = len(batch.readings) - inserted - conflicts
     return BatchResult(inserted, duplicates, conflicts, len(batch.dead_letters), events)
+
+
+def _copy_text(readings: list[Reading]) -> str:
+    """COPY's text format, written directly: psycopg's per-value dumpers were a tenth of the
+    ingestor's time. Ids, an aware timestamp, a finite float and a flag letter never hold a
+    tab, a newline or a backslash, so nothing needs escaping; a message's readings share
+    their timestamp, so each is formatted once."""
+    stamps: dict[datetime, str] = {}
+    lines = []
+    for r in readings:
+        stamp = stamps.get(r.time)
+        if stamp is None:
+            stamp = stamps[r.time] = r.time.isoformat()
+        lines.append(f"{r.device_id}\t{r.metric_id}\t{stamp}\t{r.value!r}\t{r.flag}\n")
+    return "".join(lines)
 
 
 def _dedupe(readings: list[Reading]) -> tuple[list[Reading], list[tuple[Reading, Reading]]]:
