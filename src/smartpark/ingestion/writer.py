@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -24,9 +24,10 @@ from smartpark.storage.readings import Batch, BatchResult, DeadLetterRow, store_
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
     """An MQTT message as received, with what is needed to acknowledge it later."""
+
+    # A tuple: one is built per message on paho's thread (see ingestion.types.Reading).
 
     topic: str
     payload: bytes
@@ -75,9 +76,6 @@ class Writer:
     def put(self, message: Inbound) -> None:
         """Hand a message over; blocks when the queue is full (back-pressure on the broker)."""
         self._queue.put(message)
-        depth = self._queue.qsize()
-        self.stats.queue_depth = depth
-        self.stats.max_queue_depth = max(self.stats.max_queue_depth, depth)
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -117,6 +115,9 @@ class Writer:
 
     def _collect(self) -> list[Inbound]:
         """Up to batch_max_messages, waiting at most batch_max_wait after the first."""
+        # Depth is sampled per batch, not per message (qsize takes the queue's lock): the
+        # queue is at its fullest when the writer comes back from storing the last batch.
+        self.stats.max_queue_depth = max(self.stats.max_queue_depth, self._queue.qsize())
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:

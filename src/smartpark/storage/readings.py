@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -159,6 +160,20 @@ def _copy_text(readings: list[Reading]) -> str:
     return "".join(lines)
 
 
+def _array(values: Iterable[int | datetime | None]) -> str:
+    """A PostgreSQL array literal of integers or aware timestamps, for `%s::int[]` and the
+    like: a batch's per-device arrays hold thousands of values, and psycopg's list dumper
+    handled them one by one in Python. Neither kind needs quoting inside the literal."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else v.isoformat() if isinstance(v, datetime) else str(v)
+            for v in values
+        )
+        + "}"
+    )
+
+
 def _dedupe(readings: list[Reading]) -> tuple[list[Reading], list[tuple[Reading, Reading]]]:
     """First reading per key; later different values of the same key are conflicts."""
     first: dict[tuple[int, int, datetime], Reading] = {}
@@ -178,9 +193,9 @@ def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> in
     if not devices:
         return 0
     rows = cur.execute(
-        "SELECT id, last_seq, last_seq_time, first_seq FROM device WHERE id = ANY(%s) "
+        "SELECT id, last_seq, last_seq_time, first_seq FROM device WHERE id = ANY(%s::int[]) "
         "ORDER BY id FOR UPDATE",
-        (devices,),
+        (_array(devices),),
     ).fetchall()
     events = 0
     if batch.observations:
@@ -195,7 +210,7 @@ def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> in
         cur.execute(
             "UPDATE device d SET last_seen_at = GREATEST(d.last_seen_at, s.at) "
             "FROM unnest(%s::int[], %s::timestamptz[]) AS s(id, at) WHERE d.id = s.id",
-            (list(seen_ids), list(seen_at)),
+            (_array(seen_ids), _array(seen_at)),
         )
     for device_id, status, at in batch.statuses:
         # Only transitions are events: a retained status seen again on reconnect is not one.
@@ -217,9 +232,9 @@ def _open_gaps(cur: psycopg.Cursor[Any], devices: list[int]) -> dict[int, list[G
     gaps: dict[int, list[Gap]] = {}
     for gid, device_id, seq_from, seq_to, filled in cur.execute(
         "SELECT id, device_id, seq_from, seq_to, filled FROM data_quality_event "
-        "WHERE kind = 'seq_gap' AND device_id = ANY(%s) AND filled < seq_to - seq_from + 1 "
-        "ORDER BY id",
-        (devices,),
+        "WHERE kind = 'seq_gap' AND device_id = ANY(%s::int[]) "
+        "AND filled < seq_to - seq_from + 1 ORDER BY id",
+        (_array(devices),),
     ):
         gaps.setdefault(device_id, []).append(Gap(device_id, seq_from, seq_to, filled, gid))
     return gaps
@@ -234,10 +249,10 @@ def _write_sequence(cur: psycopg.Cursor[Any], outcome: Outcome, now: datetime) -
             "FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], %s::bigint[]) "
             "AS s(id, last, at, first) WHERE d.id = s.id",
             (
-                ids,
-                [s.last for s in states],
-                [s.last_time for s in states],
-                [s.first for s in states],
+                _array(ids),
+                _array(s.last for s in states),
+                _array(s.last_time for s in states),
+                _array(s.first for s in states),
             ),
         )
     new_rows = [
