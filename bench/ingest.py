@@ -289,6 +289,12 @@ def main() -> None:
             str(n): fresh_run(registry, broker.port, args.rate, args.short, work, ingestors=n)
             for n in (1, 2)
         }
+        # The same one-ingestor run speaking MQTT 3.1.1, where paho builds no MQTT 5
+        # Properties per message (the broker's max_inflight_messages is then the window).
+        results["mqtt_311"] = fresh_run(
+            registry, broker.port, args.rate, args.short, work,
+            env_extra={"SMARTPARK_MQTT_PROTOCOL": "3.1.1"},
+        )  # fmt: skip
         results["batch_sweep"] = {
             b: fresh_run(
                 registry,

@@ -51,6 +51,15 @@ def ingest(r: dict[str, Any]) -> str:
     for n, s in r["scale_out"].items():
         out.append(f"| {n} | {_n(s['readings_per_s'])} | {s['lost']} | "
                    f"{_n(s['ingestor_cpu_seconds'], 1)} | {_n(s['ingestor_peak_rss_mb'])} |")  # fmt: skip
+    if "mqtt_311" in r:
+        out += ["", "| one ingestor, same load | readings/s | lost | CPU-s per million readings |",
+                "|---|---|---|---|"]  # fmt: skip
+        for label, s in (
+            ("MQTT 5 (the default)", r["scale_out"]["1"]),
+            ("MQTT 3.1.1", r["mqtt_311"]),
+        ):
+            per_million = s["ingestor_cpu_seconds"] / s["readings_stored"] * 1e6
+            out.append(f"| {label} | {_n(s['readings_per_s'])} | {s['lost']} | {per_million:.1f} |")
     out += ["", "| `SMARTPARK_BATCH_MAX_MESSAGES` | readings/s while the load ran |", "|---|---|"]
     for b, s in sorted(r["batch_sweep"].items(), key=lambda kv: int(kv[0])):
         out.append(f"| {b} | {_n(s['readings_per_s'])} |")

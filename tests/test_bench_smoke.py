@@ -22,8 +22,9 @@ def test_ingestion_benchmark_harness_runs_and_loses_nothing(tmp_path: Path) -> N
          "--batches", "256,4096", "--out", str(out), "--plots", str(tmp_path))  # fmt: skip
     result = json.loads(out.read_text())
     assert result["smartpark"]["readings_published"] == 10_000
-    runs = [result["smartpark"], result["latency_at_half_rate"], *result["scale_out"].values()]
-    assert [r["lost"] for r in runs] == [0] * 4
+    runs = [result["smartpark"], result["latency_at_half_rate"], *result["scale_out"].values(),
+            result["mqtt_311"]]  # fmt: skip
+    assert [r["lost"] for r in runs] == [0] * 5
     # The batch sweep measures the rate while the load runs (slow batch sizes never drain).
     assert [r["lost"] for r in result["batch_sweep"].values()] == [None, None]
     assert [r["ingestors"] for r in result["scale_out"].values()] == [1, 2]
