@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
 
-## make bench: the benchmark harness (docs/benchmarks.md), about 25 minutes on 2 cores
+## make bench: the benchmark harness (docs/benchmarks.md), about 20 minutes on 2 cores
 BENCH_SECONDS ?= 30
 BENCH_SHORT ?= 20
 BENCH_RATE ?= 20000

@@ -11,8 +11,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, check=True, capture_output=True, timeout=900
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(args[:1])} exited {done.returncode}:\n{done.stderr[-4000:]}"
     )
 
 
