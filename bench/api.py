@@ -92,23 +92,36 @@ def load(url: str, secret: str, concurrency: int, seconds: float) -> dict[str, A
     latencies: list[float] = []
     errors, size = [0], [0]
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    # The clock starts when every client is built (creating one loads the CA bundle, which
+    # on a busy machine can take a good part of a short run).
+    deadline = [0.0]
+
+    def start_clock() -> None:  # run once, when all have arrived and before any goes on
+        deadline[0] = time.monotonic() + seconds
+
+    ready = threading.Barrier(concurrency + 1, action=start_clock)
 
     def worker() -> None:
         with httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=30) as client:
-            while time.monotonic() < deadline:
+            ready.wait()
+            while time.monotonic() < deadline[0]:
                 t0 = time.perf_counter()
-                response = client.get(url)
+                try:
+                    response = client.get(url)
+                    failed, length = response.status_code != 200, len(response.content)
+                except httpx.HTTPError:
+                    failed, length = True, 0
                 elapsed = time.perf_counter() - t0
                 with lock:
                     latencies.append(elapsed)
-                    errors[0] += response.status_code != 200
-                    size[0] = len(response.content)
+                    errors[0] += failed
+                    size[0] = length or size[0]
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.monotonic()
     for t in threads:
         t.start()
+    ready.wait()
+    started = deadline[0] - seconds
     for t in threads:
         t.join()
     wall = time.monotonic() - started
@@ -156,11 +169,15 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            for _ in range(200):
+            for _ in range(600):
                 try:
                     httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                     break
                 except httpx.TransportError:
+                    if server.poll() is not None:
+                        raise SystemExit(
+                            f"smartpark serve exited with {server.returncode}"
+                        ) from None
                     time.sleep(0.1)
             start = (now - args.series_days * 24 * HOUR).isoformat()
             queries = {
@@ -173,8 +190,9 @@ def main() -> None:
             results["queries"] = {}
             for name, url in queries.items():
                 check = httpx.get(
-                    url.replace("+00:00", "Z"), headers={"Authorization": f"Bearer {secret}"}
-                )
+                    url.replace("+00:00", "Z"), headers={"Authorization": f"Bearer {secret}"},
+                    timeout=60,
+                )  # fmt: skip
                 assert check.status_code == 200, check.text
                 out = subprocess.run(
                     [sys.executable, "-m", "bench.api", "--load", url.replace("+00:00", "Z"), secret,
