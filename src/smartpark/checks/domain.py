@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from smartpark.checks.config import Validity
 from smartpark.ingestion.units import to_canonical
@@ -23,9 +24,10 @@ class Status(StrEnum):
     INVALID = "invalid"  # a CEMS hour or day that is not valid under the rules
 
 
-@dataclass(frozen=True, slots=True)
-class HourAgg:
+class HourAgg(NamedTuple):
     """An hour's rollup of one metric: normal (N) and manual (S) samples."""
+
+    # A tuple: a month's check cycle builds tens of thousands (see ingestion.types.Reading).
 
     n_normal: int
     sum_normal: float

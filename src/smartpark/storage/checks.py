@@ -91,8 +91,11 @@ def outlet_hours(
         """),
         {"park": park, "metrics": metrics, "start": start, "end": end},
     )
+    # One fetchall: a month's window is tens of thousands of rows, and iterating the result
+    # fetched them one by one.
     return [
-        (e, o, b, m, int(nn), float(sn), int(nm), float(sm)) for e, o, b, m, nn, sn, nm, sm in rows
+        (e, o, b, m, int(nn), float(sn), int(nm), float(sm))
+        for e, o, b, m, nn, sn, nm, sm in rows.all()
     ]
 
 
