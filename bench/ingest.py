@@ -176,6 +176,7 @@ def _throughput(
 
 
 def _spy(pid: int, seconds: float, profile: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording `pid` (raw stacks, 50 Hz) for at most 30 s into `profile`."""
     return subprocess.Popen(
         [str(Path(PY).parent / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(min(seconds, 30))),
          "--rate", "50", "--format", "raw", "--output", str(profile), "--nonblocking"],

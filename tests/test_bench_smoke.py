@@ -19,9 +19,7 @@ def _run(*args: str) -> None:
         text=True,
         timeout=900,
     )
-    assert done.returncode == 0, (
-        f"{' '.join(args[:1])} exited {done.returncode}:\n{done.stderr[-4000:]}"
-    )
+    assert done.returncode == 0, f"{args[0]} exited {done.returncode}:\n{done.stderr[-4000:]}"
 
 
 def test_ingestion_benchmark_harness_runs_and_loses_nothing(tmp_path: Path) -> None:
