@@ -73,10 +73,38 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".smartpark")
     timescaledb: str = "auto"  # auto | on | off
 
-    # Device contract limits (docs/mqtt.md).
+    # Device contract limits (docs/mqtt.md, "Bounds").
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
-    max_reading_age: timedelta = timedelta(days=90)
-    max_clock_skew: timedelta = timedelta(minutes=5)
+    # Unset: as old as RETENTION_READINGS (a reading older than that would be deleted anyway).
+    max_reading_age: timedelta | None = None
+    max_clock_skew: timedelta = timedelta(minutes=10)
+    max_readings_per_message: int = Field(default=1000, ge=1)
+    max_json_depth: int = Field(default=16, ge=3)
+
+    # Dead letters (docs/ingestion.md): one row per rejected message, bounded in size.
+    dead_letter_payload_bytes: int = Field(default=4096, ge=256)
+    dead_letter_max_reasons: int = Field(default=50, ge=1)
+    # Per device (or per park for unknown devices) and minute; beyond it only a counter grows.
+    dead_letter_budget_per_minute: int = Field(default=120, ge=1)
+
+    # Retention (smartpark db retention, run daily by the scheduler; docs/configuration.md).
+    retention_readings: timedelta = timedelta(days=5 * 365)
+    retention_dead_letters: timedelta = timedelta(days=30)
+    retention_reading_conflicts: timedelta = timedelta(days=365)
+    retention_data_quality_events: timedelta = timedelta(days=365)
+    retention_outbox_sent: timedelta = timedelta(days=30)
+    retention_expired_credentials: timedelta = timedelta(days=7)
+    retention_schedule: str = "40 3 * * *"  # cron, UTC
+    max_open_gaps_per_device: int = Field(default=100, ge=1)
+
+    # API connections (docs/api.md): a slow client or query cannot starve the others.
+    api_pool_size: int = Field(default=10, ge=1)
+    api_pool_max_overflow: int = Field(default=10, ge=0)
+    api_pool_timeout: timedelta = timedelta(seconds=10)
+    api_statement_timeout: timedelta = timedelta(seconds=30)
+    export_statement_timeout: timedelta = timedelta(minutes=5)
+    export_max_rows: int = Field(default=1_000_000, ge=1)
+    api_max_streams_per_user: int = Field(default=4, ge=1)
 
     # Writer: a batch is committed when it holds this many messages or is this old.
     batch_max_messages: int = Field(default=4096, ge=1)
@@ -106,6 +134,15 @@ class Settings(BaseSettings):
         "retry_initial",
         "retry_max",
         "registry_refresh",
+        "retention_readings",
+        "retention_dead_letters",
+        "retention_reading_conflicts",
+        "retention_data_quality_events",
+        "retention_outbox_sent",
+        "retention_expired_credentials",
+        "api_pool_timeout",
+        "api_statement_timeout",
+        "export_statement_timeout",
         mode="before",
     )
     @classmethod
@@ -131,6 +168,11 @@ class Settings(BaseSettings):
         if value not in ("5", "3.1.1"):
             raise ValueError("must be 5 or 3.1.1")
         return value
+
+    @property
+    def reading_age_limit(self) -> timedelta:
+        """The oldest reading accepted: MAX_READING_AGE, else the raw-data retention."""
+        return self.max_reading_age or self.retention_readings
 
     def mqtt_endpoint(self) -> MqttEndpoint | None:
         """The configured broker, or None for the embedded one."""

@@ -31,7 +31,7 @@ def writer_config(settings: Settings) -> WriterConfig:
         retry_initial=settings.retry_initial.total_seconds(),
         retry_max=settings.retry_max.total_seconds(),
         limits=Limits(
-            settings.max_payload_bytes, settings.max_reading_age, settings.max_clock_skew
+            settings.max_payload_bytes, settings.reading_age_limit, settings.max_clock_skew
         ),
         prefix=settings.mqtt_topic_prefix,
     )
