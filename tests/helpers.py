@@ -19,14 +19,14 @@ def base_time() -> datetime:
 
 
 def cems_message(seq: int, t0: datetime) -> bytes:
-    """Five readings of the test CEMS at t0 + seq seconds."""
+    """Five readings of the test CEMS at t0 + seq seconds, within the metrics' bounds."""
     ts = (t0 + timedelta(seconds=seq)).isoformat()
     return orjson.dumps(
         {
             "ts": ts,
             "seq": seq,
             "readings": [
-                {"metric": m, "value": float(seq + i)} for i, m in enumerate(CEMS_METRICS)
+                {"metric": m, "value": float((seq + i) % 20)} for i, m in enumerate(CEMS_METRICS)
             ],
         }
     )

@@ -35,7 +35,9 @@ def populate(tsdb: Database) -> dict[str, str]:
             "VALUES ('qinba-demo', 'ak-food', 'health.silent', 'ak-food-em-01', 'OPEN', 'warning', 'silent', now(), now())"
         )
         conn.exec_driver_sql(
-            "INSERT INTO dead_letter (received_at, topic, reason, payload) VALUES (now(), 't', 'bad', '\\xff7b'::bytea)"
+            "INSERT INTO dead_letter (received_at, topic, park_id, reason, payload, payload_size, "
+            "payload_sha256, rejections, rejected, readings) VALUES (now(), 't', 'qinba-demo', "
+            "'bad', '\\xff7b'::bytea, 2, 'x', '[]', 1, 0)"
         )
         for name, (role, enterprise) in USERS.items():
             user_id = create_user(
@@ -284,12 +286,15 @@ def test_reprocess_a_dead_letter_after_registering_the_device(api: Any) -> None:
     )
     with db.engine.begin() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO dead_letter (received_at, topic, reason, payload) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO dead_letter (received_at, topic, park_id, reason, payload, payload_size, "
+            "payload_sha256, rejections, rejected, readings) "
+            "VALUES (%s, %s, 'qinba-demo', %s, %s, %s, 'x', '[]', 1, 0)",
             (
                 ts,
                 "smartpark/qinba-demo/hz-steel/new-meter-01/telemetry",
                 "unknown device 'new-meter-01' in park 'qinba-demo'",
                 payload,
+                len(payload),
             ),
         )
         dead_id = conn.exec_driver_sql("SELECT max(id) FROM dead_letter").scalar()

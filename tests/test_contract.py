@@ -21,7 +21,13 @@ METRICS = {
 DEVICE = DeviceRef(7, "park", "ent", "dev", frozenset({1, 2, 3, 4, 5}))
 CTX = ParseContext(
     Registry({("park", "dev"): DEVICE}, METRICS),
-    Limits(64 * 1024, timedelta(days=90), timedelta(minutes=5)),
+    Limits(
+        max_payload_bytes=64 * 1024,
+        max_reading_age=timedelta(days=90),
+        max_clock_skew=timedelta(minutes=5),
+        max_readings=1000,
+        max_depth=16,
+    ),
     "smartpark",
 )
 TOPIC = "smartpark/park/ent/dev/telemetry"
@@ -141,8 +147,8 @@ def test_timestamp_rules() -> None:
         (b"\xff\xfe", "payload is not valid UTF-8 JSON"),
         (b"42", "payload must be a JSON object or a SenML array"),
         (b'{"readings": []}', "payload has no 'readings' list (or it is empty)"),
-        (b'{"seq": -1, "readings": [{}]}', "seq must be a non-negative integer, got -1"),
-        (b'{"seq": 1.5, "readings": [{}]}', "seq must be a non-negative integer, got 1.5"),
+        (b'{"seq": -1, "readings": [{}]}', "seq must be an integer from 0 to 2^63-1, got -1"),
+        (b'{"seq": 1.5, "readings": [{}]}', "seq must be an integer from 0 to 2^63-1, got 1.5"),
         (b"[]", "SenML pack is empty"),
     ],
 )

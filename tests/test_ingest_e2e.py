@@ -54,9 +54,10 @@ def test_every_kind_of_message(
     pub.publish(CEMS_TOPIC, orjson.dumps(mixed))
     pub.publish(CEMS_TOPIC, b"{not json")
     pub.publish("smartpark/qinba-demo/hz-steel/ghost/telemetry", cems_message(1, t0))
-    pub.publish(
-        CEMS_TOPIC, b'{"readings": [' + b'{"metric": "emission.o2", "value": 1},' * 4000 + b"{}]}"
-    )
+    # Just over smartpark's 64 KiB and under the broker's packet limit (deploy/mosquitto).
+    oversize = b'{"readings": [' + b'{"metric": "emission.o2", "value": 1},' * 1726 + b"{}]}"
+    assert 65536 < len(oversize) < 66000
+    pub.publish(CEMS_TOPIC, oversize)
     senml = [
         {"bn": "water.", "bt": t0.timestamp(), "n": "intake", "v": 5, "u": "m3"},
         {"n": "reused", "v": 2500, "u": "L"},
@@ -65,19 +66,33 @@ def test_every_kind_of_message(
     pub.publish(TOPIC.replace("telemetry", "status"), b"online")
     pub.close()
 
-    # 18 CEMS messages x 5 + 3 good of the mixed one + 2 SenML; 2 bad readings + bad JSON +
-    # unknown device + oversize; a gap (11-12) and a repeat (5).
-    settle(database, (95, 5, 2))
+    # 18 CEMS messages x 5 + 3 good of the mixed one + 2 SenML; one dead letter each for the
+    # mixed message (2 bad readings), bad JSON, the unknown device and the oversize one; a gap
+    # (11-12) and a repeat (5).
+    settle(database, (95, 4, 2))
     assert database.rows("SELECT kind, seq_from, seq_to FROM data_quality_event ORDER BY kind") == [
         ("seq_gap", 11, 12),
         ("seq_repeat", 5, 5),
     ]
-    reasons = [r[0] for r in database.rows("SELECT reason FROM dead_letter ORDER BY reason")]
-    assert reasons[0] == "flag 'Q' of emission.pm is not one of N F M S D C T B"
-    assert reasons[1].startswith("payload is ") and reasons[1].endswith("over the limit of 65536")
+    letters = database.rows(
+        "SELECT reason, rejections, rejected, readings, payload_size FROM dead_letter ORDER BY reason"
+    )
+    reasons = [r[0] for r in letters]
+    assert reasons[0] == (
+        "2 of 5 readings rejected; first, reading 1: unit 'kWh' cannot be converted to 'mg/m3'"
+    )
+    assert letters[0][1:4] == (
+        [
+            {"index": 1, "reason": "unit 'kWh' cannot be converted to 'mg/m3'"},
+            {"index": 2, "reason": "flag 'Q' of emission.pm is not one of N F M S D C T B"},
+        ],
+        2,
+        5,
+    )
+    assert reasons[1] == f"payload is {len(oversize)} bytes, over the limit of 65536"
+    assert letters[1][4] == len(oversize)
     assert reasons[2].startswith("payload is not valid UTF-8 JSON")
-    assert reasons[3] == "unit 'kWh' cannot be converted to 'mg/m3'"
-    assert reasons[4] == "unknown device 'ghost' in park 'qinba-demo'"
+    assert reasons[3] == "unknown device 'ghost' in park 'qinba-demo'"
     assert database.rows(
         "SELECT metric, value, flag FROM reading_view WHERE time = %s ORDER BY metric",
         t0 + timedelta(minutes=30),

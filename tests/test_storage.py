@@ -28,7 +28,7 @@ def ids(db: Database) -> tuple[int, int, int]:
 
 def store(db: Database, batch: Batch):  # type: ignore[no-untyped-def]
     with psycopg.connect(db.url) as conn:
-        return store_batch(conn, batch, T0)
+        return store_batch(conn, batch, T0, max_open_gaps=100)
 
 
 def test_schema_path(database: Database) -> None:
@@ -87,11 +87,34 @@ def test_dead_letters_and_reading_view(database: Database) -> None:
     device, _intake, reused = ids(database)
     batch = Batch(
         readings=[Reading(device, reused, T0, 4.5, "C")],
-        dead_letters=[DeadLetterRow(T0, "smartpark/x", "unknown device 'x'", b"\xff raw", None)],
+        dead_letters=[
+            DeadLetterRow(
+                received_at=T0,
+                topic="smartpark/x",
+                park_id=None,
+                device_id=None,
+                reason="unknown device 'x'",
+                payload=b"\xff raw",
+                payload_size=12,
+                payload_sha256="ab" * 32,
+                rejections='[{"index": null, "reason": "unknown device \'x\'"}]',
+                rejected=1,
+                readings=0,
+            )
+        ],
     )
     store(database, batch)
-    assert database.rows("SELECT received_at, topic, reason, payload FROM dead_letter") == [
-        (T0, "smartpark/x", "unknown device 'x'", b"\xff raw")
+    assert database.rows(
+        "SELECT received_at, topic, reason, payload, payload_size, rejections FROM dead_letter"
+    ) == [
+        (
+            T0,
+            "smartpark/x",
+            "unknown device 'x'",
+            b"\xff raw",
+            12,
+            [{"index": None, "reason": "unknown device 'x'"}],
+        )
     ]
     assert database.rows(
         "SELECT time, park, enterprise, device, metric, value, unit, flag FROM reading_view"
@@ -154,21 +177,3 @@ def test_registry_reimport_is_idempotent_and_updates(database: Database) -> None
         "SELECT d.name, array_agg(m.name ORDER BY m.name) FROM device d JOIN device_metric dm ON dm.device_id = d.id "
         "JOIN metric m ON m.id = dm.metric_id WHERE d.code = 'hz-steel-wm-01' GROUP BY d.name"
     ) == [("Main water meter", ["water.intake", "water.reclaimed"])]
-
-
-def test_retention_removes_only_old_readings(database: Database) -> None:
-    from smartpark.storage.retention import apply_retention
-
-    device, intake, _ = ids(database)
-    days = [Reading(device, intake, T0 - timedelta(days=d), float(d), "N") for d in range(10)]
-    store(database, Batch(readings=days))
-    with database.engine.begin() as conn:
-        message = apply_retention(conn, T0 - timedelta(days=4))
-    # Days 5..9 are older than the cutoff, which falls on a chunk boundary (UTC midnight);
-    # TimescaleDB drops a chunk only once all of it is older.
-    remaining = [r[0] for r in database.rows("SELECT value FROM reading ORDER BY value")]
-    assert remaining == [0.0, 1.0, 2.0, 3.0, 4.0]
-    if database.timescale:
-        assert message.startswith("dropped 5 chunk(s)")
-    else:
-        assert message.startswith("deleted 5 reading(s)")

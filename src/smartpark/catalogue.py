@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,9 +32,20 @@ class Metric:
     unit: str
     kind: MetricKind
     description: str = ""
+    minimum: float | None = None  # the physically possible range, in `unit`
+    maximum: float | None = None
 
 
-_KEYS = {"name", "unit", "kind", "description"}
+_KEYS = {"name", "unit", "kind", "description", "min", "max"}
+
+
+def _bound(item: dict[str, Any], key: str, where: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ConfigurationError(f"{where}.{key}: {value!r} is not a number")
+    return float(value)
 
 
 def _parse(doc: Any, source: str) -> list[Metric]:
@@ -61,7 +73,11 @@ def _parse(doc: Any, source: str) -> list[Metric]:
             raise ConfigurationError(
                 f"{where}.kind: {kind!r} for metric {name}; expected counter or gauge"
             ) from None
-        metrics.append(Metric(name, unit, metric_kind, str(item.get("description", ""))))
+        low, high = _bound(item, "min", where), _bound(item, "max", where)
+        if low is not None and high is not None and low > high:
+            raise ConfigurationError(f"{where}: min {low} is above max {high} for metric {name}")
+        description = str(item.get("description", ""))
+        metrics.append(Metric(name, unit, metric_kind, description, low, high))
     return metrics
 
 

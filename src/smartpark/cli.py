@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -17,7 +18,7 @@ from smartpark.catalogue import load_catalogue
 from smartpark.checks.commands import checks_app, config_app, import_config
 from smartpark.cli_common import engine_for, fail, settings_or_exit, upgrade_schema
 from smartpark.config import MqttEndpoint, Settings
-from smartpark.db import libpq_url, resolve_database_url
+from smartpark.db import libpq_url, make_api_engine, resolve_database_url
 from smartpark.embedded.broker import EmbeddedBroker, free_port
 from smartpark.errors import ConfigurationError, SmartparkError
 from smartpark.evaluation.commands import evaluation_app, inputs_app
@@ -25,7 +26,7 @@ from smartpark.ingestion.service import Ingestor
 from smartpark.registry.schema import load_registry_file
 from smartpark.storage.migrate import check_schema
 from smartpark.storage.registry import import_registry
-from smartpark.storage.retention import apply_retention
+from smartpark.storage.retention import apply_all
 
 log = logging.getLogger("smartpark")
 
@@ -93,16 +94,33 @@ def dbupgrade_schema() -> None:
 
 @db_app.command("retention")
 def db_retention(
-    keep_days: Annotated[int, typer.Option(min=1, help="Keep readings of the last N days")],
+    keep_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Keep readings of the last N days (instead of RETENTION_READINGS)"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be removed")] = False,
 ) -> None:
-    """Remove raw readings older than N days (whole chunks on TimescaleDB)."""
+    """Remove what is older than its retention (docs/configuration.md): one line per resource."""
+    from smartpark.checks.scheduler import retention_policy
+
     settings = settings_or_exit()
+    policy = retention_policy(settings)
+    if keep_days is not None:
+        policy = dataclasses.replace(policy, readings=timedelta(days=keep_days))
     try:
         engine, _ = engine_for(settings)
     except SmartparkError as exc:
         raise fail(exc) from exc
-    with engine.begin() as conn:
-        typer.echo(apply_retention(conn, datetime.now(UTC) - timedelta(days=keep_days)))
+    with engine.connect() as conn:
+        report = apply_all(conn, policy, now=datetime.now(UTC), dry_run=dry_run)
+    removed = "would be removed" if dry_run else "removed"
+    for entry in report.entries():
+        typer.echo(
+            f"{entry.resource}: {entry.count} {entry.unit}(s) {removed}, "
+            f"older than {entry.cutoff.isoformat()}"
+        )
 
 
 @db_app.command("url")
@@ -143,9 +161,9 @@ def scheduler() -> None:
     try:
         engine, _ = engine_for(settings)
         check_schema(engine)
+        jobs = Scheduler(engine, settings, settings.mqtt_endpoint())
     except SmartparkError as exc:
         raise fail(exc) from exc
-    jobs = Scheduler(engine, settings, settings.mqtt_endpoint())
     jobs.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -168,7 +186,7 @@ def serve(
 
     from smartpark.api.app import create_app
     from smartpark.api.server import GRACE_SECONDS, ApiServer
-    from smartpark.checks.scheduler import Scheduler
+    from smartpark.checks.scheduler import Scheduler, retention_trigger
 
     settings = settings_or_exit()
     try:
@@ -177,15 +195,19 @@ def serve(
                 f"smartpark serve runs against configured services: set {' and '.join(missing)}"
                 " (smartpark run starts embedded ones)"
             )
+        if not api_only:
+            retention_trigger(settings)  # the scheduler starts after the ingestor: check first
         engine, url = engine_for(settings)
         check_schema(engine)
     except SmartparkError as exc:
         raise fail(exc) from exc
     if api_only:
+        api_engine = make_api_engine(url, settings)
         uvicorn.run(
-            create_app(engine), host=host, port=port, log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=GRACE_SECONDS,
+            create_app(api_engine, settings=settings), host=host, port=port,
+            log_level=settings.log_level.lower(), timeout_graceful_shutdown=GRACE_SECONDS,
         )  # fmt: skip
+        api_engine.dispose()
         return
     endpoint = settings.mqtt_endpoint()
     if endpoint is None:  # _unconfigured said so already; this tells the type checker
@@ -194,7 +216,7 @@ def serve(
     ingestor.start()
     jobs = Scheduler(engine, settings, endpoint)
     jobs.start()
-    api = ApiServer(engine, ingestor.stats, host, port)
+    api = ApiServer(engine, ingestor.stats, host, port, settings=settings)
     api.start()
     log.info("serving %s; ingesting from %s", api.url, endpoint.url())
     healthy = _wait_for_signal(ingestor)
@@ -245,11 +267,12 @@ def run(
 ) -> None:
     """The whole system on the embedded default (or on configured services)."""
     from smartpark.api.server import ApiServer, ensure_admin
-    from smartpark.checks.scheduler import Scheduler, targets_from
+    from smartpark.checks.scheduler import Scheduler, retention_trigger, targets_from
     from smartpark.demo import DemoPark
 
     settings = settings_or_exit()
     try:
+        retention_trigger(settings)  # the scheduler starts after the ingestor: check first
         engine, url = engine_for(settings)
         upgrade_schema(settings, engine)
         if registry is not None:
@@ -265,7 +288,7 @@ def run(
     ingestor.start()
     jobs = Scheduler(engine, settings, endpoint)
     jobs.start()
-    api = ApiServer(engine, ingestor.stats, "127.0.0.1", port)
+    api = ApiServer(engine, ingestor.stats, "127.0.0.1", port, settings=settings)
     api.start()
     login = ensure_admin(engine, settings.data_dir)
     credentials = f"  log in as {login[0]} / {login[1]}\n" if login else ""

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     max_reading_age: timedelta | None = None
     max_clock_skew: timedelta = timedelta(minutes=10)
     max_readings_per_message: int = Field(default=1000, ge=1)
-    max_json_depth: int = Field(default=16, ge=3)
+    # At most 255: re-encoding a document (the duplicate-key check) stops at that depth.
+    max_json_depth: int = Field(default=16, ge=3, le=255)
 
     # Dead letters (docs/ingestion.md): one row per rejected message, bounded in size.
     dead_letter_payload_bytes: int = Field(default=4096, ge=256)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import psycopg
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, NullPool, create_engine, make_url, text
 from sqlalchemy.engine import Connection
 
 from smartpark.config import Settings
@@ -42,6 +43,38 @@ def resolve_database_url(settings: Settings) -> str:
 def make_engine(url: str) -> Engine:
     """An engine with pre-ping so a restarted database is noticed, not crashed on."""
     return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def make_api_engine(url: str, settings: Settings) -> Engine:
+    """The API's own pool, sized by the settings, each statement bounded by its timeout."""
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_pre_ping=True,
+        pool_size=settings.api_pool_size,
+        max_overflow=settings.api_pool_max_overflow,
+        pool_timeout=settings.api_pool_timeout.total_seconds(),
+        connect_args=_session(url, "smartpark-api", settings.api_statement_timeout),
+    )
+
+
+def make_export_engine(url: str, settings: Settings) -> Engine:
+    """A connection per CSV export, opened for it and closed after it (no pool to hold)."""
+    return create_engine(
+        sqlalchemy_url(url),
+        poolclass=NullPool,
+        connect_args=_session(url, "smartpark-export", settings.export_statement_timeout),
+    )
+
+
+def _session(url: str, name: str, statement_timeout: timedelta) -> dict[str, str]:
+    # Set at connection start (libpq `options`), not by a SET that a rollback would undo; the
+    # name shows in pg_stat_activity. Options and a name given in the URL are kept.
+    query = make_url(sqlalchemy_url(url)).query
+    given = query.get("options") or ()
+    options = [*((given,) if isinstance(given, str) else given)]
+    options.append(f"-c statement_timeout={statement_timeout // timedelta(milliseconds=1)}")
+    named = query.get("application_name") or name
+    return {"options": " ".join(options), "application_name": str(named)}
 
 
 def connect_raw(url: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -74,6 +74,9 @@ class Metric(Base):
     unit: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))
     description: Mapped[str] = mapped_column(Text, default="")
+    # The physically possible range in `unit` (NULL: unbounded on that side).
+    minimum: Mapped[float | None] = mapped_column(Double)
+    maximum: Mapped[float | None] = mapped_column(Double)
 
 
 class Device(Base):
@@ -94,6 +97,9 @@ class Device(Base):
     last_seq: Mapped[int | None] = mapped_column(BigInteger)
     last_seq_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # Dead letters not stored because the device spent its per-minute budget.
+    dead_letters_dropped: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    dead_letters_dropped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class DeviceMetric(Base):
@@ -134,17 +140,28 @@ class ReadingConflict(Base):
 
 
 class DeadLetter(Base):
-    """A message or reading that could not be stored, with the reason."""
+    """A message that could not be stored whole: one row per message, bounded in size."""
 
     __tablename__ = "dead_letter"
-    __table_args__ = (Index("ix_dead_letter_received_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_dead_letter_received_at", "received_at"),
+        Index("ix_dead_letter_device", "device_id", "received_at"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    topic: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(Text)  # truncated like the payload
+    # The park named by the topic (even when the device is unknown) and the device, if known.
+    park_id: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)  # a summary: the first reason and how many
+    # The payload's first DEAD_LETTER_PAYLOAD_BYTES; its full size and SHA-256 beside it.
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    # Index of the rejected reading inside the message; NULL when the whole message was.
-    reading_index: Mapped[int | None] = mapped_column(Integer)
+    payload_size: Mapped[int] = mapped_column(Integer)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    # [{"index": i | null, "reason": "..."}], at most DEAD_LETTER_MAX_REASONS of them.
+    rejections: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    rejected: Mapped[int] = mapped_column(Integer)  # rejections in all (beyond the kept ones)
+    readings: Mapped[int] = mapped_column(Integer)  # readings the message held (0: unparsed)
     reprocessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
@@ -154,8 +171,13 @@ class DataQualityEvent(Base):
     __tablename__ = "data_quality_event"
     __table_args__ = (
         Index("ix_data_quality_event_device", "device_id", "detected_at"),
+        Index(
+            "ix_data_quality_event_open_gap", "device_id",
+            postgresql_where=text("kind = 'seq_gap' AND closed_at IS NULL"),
+        ),
         CheckConstraint("kind IN ('seq_gap','seq_repeat','seq_reset')", name="kind"),
-    )
+        CheckConstraint("closed_reason IN ('filled','expired')", name="closed_reason"),
+    )  # fmt: skip
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
@@ -165,6 +187,9 @@ class DataQualityEvent(Base):
     # For a gap: how many of the missing sequence numbers arrived later (late uploads).
     filled: Mapped[int] = mapped_column(Integer, server_default="0")
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # A gap stops being open when filled, or when MAX_OPEN_GAPS_PER_DEVICE pushes it out.
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class DeviceStatusEvent(Base):

@@ -10,11 +10,19 @@ from sqlalchemy import Engine
 from smartpark import __version__, web
 from smartpark.api import admin, health, live, park, problems, routes, series
 from smartpark.api.deps import Caller
+from smartpark.api.limits import UserLimiter
+from smartpark.config import Settings, get_settings
+from smartpark.db import make_export_engine
 from smartpark.ingestion.stats import IngestStats
 
 
-def create_app(engine: Engine, ingest_stats: IngestStats | None = None) -> FastAPI:
-    """The operator API and dashboard on `engine` (with the in-process ingestor's counters)."""
+def create_app(
+    engine: Engine, ingest_stats: IngestStats | None = None, *, settings: Settings | None = None
+) -> FastAPI:
+    """The operator API and dashboard with requests on `engine` (the API's own pool, see
+    `make_api_engine`), each CSV export on a connection of its own, and the in-process
+    ingestor's counters."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="smartpark",
         version=__version__,
@@ -30,6 +38,14 @@ def create_app(engine: Engine, ingest_stats: IngestStats | None = None) -> FastA
     )
     app.state.engine = engine
     app.state.ingest_stats = ingest_stats
+    app.state.settings = settings
+    app.state.export_engine = make_export_engine(
+        engine.url.render_as_string(hide_password=False), settings
+    )
+    # Live streams and exports are counted apart: open dashboards do not stop an export.
+    per_user = settings.api_max_streams_per_user
+    app.state.streams = UserLimiter(per_user, "live streams")
+    app.state.exports = UserLimiter(per_user, "CSV exports")
     problems.install(app)
     for module in (routes, park, series, live, admin, health):
         app.include_router(module.router)

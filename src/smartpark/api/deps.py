@@ -62,6 +62,16 @@ def authenticate(request: Request, conn: Connection) -> Principal:
 Caller = Annotated[Principal, Depends(principal)]
 
 
+def streaming_principal(request: Request) -> Principal:
+    """The caller, on a connection given back at once: `Caller`'s is held until the response
+    ends, which for a long stream would starve the pool."""
+    with engine(request).connect() as conn:
+        return authenticate(request, conn)
+
+
+StreamingCaller = Annotated[Principal, Depends(streaming_principal)]
+
+
 def require(role: str) -> Callable[[Principal], Principal]:
     """A dependency that admits `role` and above."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 import orjson
@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 
 from smartpark.api.deps import authenticate
+from smartpark.api.limits import HeldStream, UserLimiter
 from smartpark.api.security import Principal
 from smartpark.storage.dashboard import alert_changes, last_transition
 
@@ -36,7 +37,10 @@ def _open(engine: Engine, request: Request, park: str, after: int | None) -> tup
 @router.get(
     "/parks/{park}/alerts/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        429: {"description": "You have SMARTPARK_API_MAX_STREAMS_PER_USER streams open"},
+    },
 )
 async def alert_stream(
     park: str,
@@ -47,16 +51,19 @@ async def alert_stream(
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> StreamingResponse:
     """Every alert opened, acknowledged, commented or resolved from now on (or after a
-    transition id, as `EventSource` resends in Last-Event-ID), one `alert` event each."""
+    transition id, as `EventSource` resends in Last-Event-ID), one `alert` event each; at most
+    SMARTPARK_API_MAX_STREAMS_PER_USER open streams per user."""
     engine: Engine = request.app.state.engine
     start = last_event_id if last_event_id is not None else after
     caller, cursor = await to_thread.run_sync(_open, engine, request, park, start)
+    streams: UserLimiter = request.app.state.streams
+    slot = streams.acquire(caller.user_id)
 
     def changes(since: int) -> list[dict[str, object]]:
         with engine.connect() as conn:
             return alert_changes(conn, park, caller.enterprise, since, BATCH)
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         nonlocal cursor
         yield f"retry: 3000\nevent: ready\ndata: {cursor}\n\n".encode()
         quiet_since = time.monotonic()
@@ -74,4 +81,4 @@ async def alert_stream(
                 await asyncio.sleep(POLL_SECONDS)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return HeldStream(events(), slot, media_type="text/event-stream", headers=headers)

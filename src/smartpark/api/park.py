@@ -169,9 +169,8 @@ def comment_alert(
 
 @router.get("/dead-letters/{dead_letter_id}", tags=["ingestion"])
 def dead_letter(dead_letter_id: int, conn: Conn, caller: ParkAdmin) -> dict[str, Any]:
-    """One dead letter: topic, reason, the reading it failed at and the raw payload (admin)."""
-    del caller
-    row = queries.dead_letter(conn, dead_letter_id)
+    """One dead letter: topic, reasons, the readings they name and the raw payload (admin)."""
+    row = queries.dead_letter(conn, caller.park, dead_letter_id)
     if row is None:
         raise HTTPException(404, f"no dead letter {dead_letter_id}")
     return row

@@ -194,9 +194,8 @@ def evaluation_report(
 def dead_letters(
     conn: Conn, caller: ParkAdmin, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
-    """What could not be stored, with the reason (admin; park-wide users only)."""
-    del caller
-    items, total = queries.dead_letters(conn, limit, offset)
+    """The caller's park's messages that could not be stored, with the reasons (park admin)."""
+    items, total = queries.dead_letters(conn, caller.park, limit, offset)
     return page(items, total, limit, offset)
 
 
@@ -248,14 +247,20 @@ def reprocess_dead_letter(
     from smartpark.ingestion.service import writer_config
     from smartpark.storage.registry import load_snapshot
 
-    del caller
     engine = request.app.state.engine
     settings = get_settings()
-    limits = writer_config(settings).limits
+    config = writer_config(settings)
     with engine.connect() as conn:
-        ctx = ParseContext(load_snapshot(conn), limits, settings.mqtt_topic_prefix)
+        ctx = ParseContext(load_snapshot(conn), config.limits, settings.mqtt_topic_prefix)
     with connect_raw(engine.url.render_as_string(hide_password=False)) as raw:
-        done = reprocess(raw, dead_letter_id, ctx, datetime.now(UTC))
+        done = reprocess(
+            raw,
+            dead_letter_id,
+            ctx,
+            datetime.now(UTC),
+            park=caller.park,
+            policy=config.dead_letters,
+        )
     if done is None:
         raise HTTPException(404, f"no unprocessed dead letter {dead_letter_id}")
     return {"dead_letters_closed": done.dead_letters_closed, "inserted": done.inserted,

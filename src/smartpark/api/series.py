@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -12,13 +9,16 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from smartpark.api.deps import Caller, Conn, Metrics, When, in_park, time_range
+from smartpark.api.deps import Caller, Conn, Metrics, StreamingCaller, When, in_park, time_range
+from smartpark.api.export import csv_chunks
+from smartpark.api.limits import HeldStream
+from smartpark.config import Settings
 from smartpark.storage import series
 from smartpark.storage.series import SeriesQuery
 
 router = APIRouter(prefix="/api/v1", tags=["readings"])
 # The most points one JSON response carries; beyond it the client picks a bucket or a
-# shorter range (the CSV export streams any length).
+# shorter range (the CSV export streams up to SMARTPARK_EXPORT_MAX_ROWS rows).
 MAX_POINTS = 10_000
 HOUR = timedelta(hours=1)
 BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
@@ -83,31 +83,34 @@ def _json(bucket: str, documents: str) -> Response:
     return Response(f'{{"bucket":{envelope},"series":{documents}}}', media_type="application/json")
 
 
-@router.get("/parks/{park}/readings.csv")
+@router.get(
+    "/parks/{park}/readings.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        429: {"description": "You have SMARTPARK_API_MAX_STREAMS_PER_USER exports running"},
+    },
+)
 def readings_csv(
     request: Request,
     park: str,
-    caller: Caller,
+    caller: StreamingCaller,
     device: Devices,
     metric: Metrics,
     start: When,
     end: When,
 ) -> StreamingResponse:
-    """Raw readings as CSV, streamed from a server-side cursor (no point cap)."""
+    """Raw readings as CSV, streamed from a server-side cursor on a connection of the export's
+    own, at most SMARTPARK_EXPORT_MAX_ROWS rows (a cut export says so in its last line)."""
     q = _query(park, caller, device, metric, start, end)
-
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["time", "device", "metric", "value", "unit", "flag"])
-        with request.app.state.engine.connect() as conn:
-            for n, row in enumerate(series.stream_raw(conn, q), start=1):
-                writer.writerow([row[0].isoformat(), *row[1:]])
-                if n % 1000 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
-
-    headers = {"Content-Disposition": f'attachment; filename="{park}-readings.csv"'}
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+    settings: Settings = request.app.state.settings
+    slot = request.app.state.exports.acquire(caller.user_id)
+    chunks = csv_chunks(
+        request.app.state.export_engine, q,
+        max_rows=settings.export_max_rows, statement_timeout=settings.export_statement_timeout,
+    )  # fmt: skip
+    headers = {
+        "Content-Disposition": f'attachment; filename="{park}-readings.csv"',
+        "X-Export-Max-Rows": str(settings.export_max_rows),
+    }
+    return HeldStream(chunks, slot, media_type="text/csv; charset=utf-8", headers=headers)

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, text
 
 from smartpark.api.app import create_app
 from smartpark.api.security import hash_password
+from smartpark.config import Settings, get_settings
+from smartpark.db import make_api_engine
 from smartpark.ingestion.stats import IngestStats
 from smartpark.storage.users import create_user, user_by_name
 
@@ -19,12 +21,26 @@ GRACE_SECONDS = 3
 
 
 class ApiServer:
-    """uvicorn on its own thread."""
+    """uvicorn on its own thread, with a pool of its own to `engine`'s database."""
 
-    def __init__(self, engine: Engine, stats: IngestStats | None, host: str, port: int):
+    def __init__(
+        self,
+        engine: Engine,
+        stats: IngestStats | None,
+        host: str,
+        port: int,
+        *,
+        settings: Settings | None = None,
+    ):
+        settings = settings or get_settings()
+        # Not `engine` itself: the API's statement timeout must not cut the scheduler's long
+        # jobs, and slow API clients must not take the ingestor's connections.
+        url = engine.url.render_as_string(hide_password=False)
+        self.engine = make_api_engine(url, settings)
+        self.app = create_app(self.engine, stats, settings=settings)
         # Live alert streams never end by themselves: give them a few seconds on shutdown.
         config = uvicorn.Config(
-            create_app(engine, stats), host=host, port=port, log_level="warning",
+            self.app, host=host, port=port, log_level="warning",
             timeout_graceful_shutdown=GRACE_SECONDS,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
@@ -39,6 +55,7 @@ class ApiServer:
         """Finish open requests and stop."""
         self._server.should_exit = True
         self._thread.join(10)
+        self.engine.dispose()
 
 
 def ensure_admin(engine: Engine, data_dir: Path) -> tuple[str, str] | None:

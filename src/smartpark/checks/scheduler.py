@@ -1,4 +1,5 @@
-"""APScheduler jobs: rollup maintenance, each park's checks on its own cron, the outbox."""
+"""APScheduler jobs: rollup maintenance, each park's checks on its own cron, the outbox,
+daily retention."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from smartpark.catalogue import load_catalogue
 from smartpark.checks.runner import run_checks
 from smartpark.checks.windows import floor_hour
 from smartpark.config import MqttEndpoint, Settings
+from smartpark.errors import ConfigurationError
 from smartpark.evaluation.service import run_evaluation
 from smartpark.heartbeat import Heartbeat
 from smartpark.storage.checks import claim_run, load_config, parks
 from smartpark.storage.registry import park_timezone
+from smartpark.storage.retention import RetentionPolicy, RetentionReport, apply_all
 from smartpark.storage.rollups import refresh_all
 
 log = logging.getLogger(__name__)
@@ -35,12 +38,38 @@ def targets_from(settings: Settings) -> Targets:
     return Targets(settings.mqtt_topic_prefix, urls)
 
 
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The retention policy from the SMARTPARK_RETENTION_* settings."""
+    return RetentionPolicy(
+        readings=settings.retention_readings,
+        dead_letters=settings.retention_dead_letters,
+        reading_conflicts=settings.retention_reading_conflicts,
+        data_quality_events=settings.retention_data_quality_events,
+        outbox_sent=settings.retention_outbox_sent,
+        expired_credentials=settings.retention_expired_credentials,
+    )
+
+
+def retention_trigger(settings: Settings) -> CronTrigger:
+    """The retention job's UTC cron; a bad one is a ConfigurationError naming its variable."""
+    try:
+        return CronTrigger.from_crontab(settings.retention_schedule, timezone=UTC)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"SMARTPARK_RETENTION_SCHEDULE must be a cron expression (5 fields, UTC), "
+            f"got {settings.retention_schedule!r}: {exc}"
+        ) from None
+
+
 class Scheduler:
     """Background jobs; safe to run in several processes (claims and SKIP LOCKED)."""
 
     def __init__(self, engine: Engine, settings: Settings, endpoint: MqttEndpoint | None):
         self._engine = engine
         self._settings = settings
+        # Checked before anything starts, so a typo stops the process rather than the job.
+        self._retention_trigger = retention_trigger(settings)
+        self._retention_policy = retention_policy(settings)
         self.identity = f"{socket.gethostname()}:{id(self)}"
         self._catalogue = load_catalogue(settings.extra_metrics_file)
         self._targets = targets_from(settings)
@@ -82,6 +111,14 @@ class Scheduler:
             max_instances=1,
             next_run_time=datetime.now(UTC),
         )
+        self._scheduler.add_job(
+            self._retention,
+            self._retention_trigger,
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+        )
+        self._crons["retention"] = self._settings.retention_schedule
         self._scheduler.start()
         self.heartbeat.start()
 
@@ -156,6 +193,29 @@ class Scheduler:
                 for label in (f"{last_month:%Y-%m}", f"{last_month:%Y}"):
                     run_evaluation(conn, park, label, now)
         self.last_run[f"evaluation:{park}"] = now
+
+    def _retention(self, now: datetime | None = None) -> RetentionReport | None:
+        """Apply the retention policy, claimed once per hour across schedulers; None when
+        another scheduler has claimed this run."""
+        if now is None:
+            now = datetime.now(UTC)
+        with self._engine.begin() as conn:
+            claimed = claim_run(conn, "retention", floor_hour(now), self.identity)
+        report = None
+        if claimed:
+            # Its own connection: retention commits chunk by chunk, outside the claim.
+            with self._engine.connect() as conn:
+                report = apply_all(conn, self._retention_policy, now=now)
+            for removed in report.entries():
+                log.info(
+                    "retention: %s: %s %s(s) removed, older than %s",
+                    removed.resource,
+                    removed.count,
+                    removed.unit,
+                    removed.cutoff,
+                )
+        self.last_run["retention"] = now
+        return report
 
     def _dispatch(self) -> None:
         dispatch(self._engine, self._senders, datetime.now(UTC))

@@ -9,8 +9,9 @@ from typing import Any
 import psycopg
 
 from smartpark.ingestion.contract import parse_message
+from smartpark.ingestion.dead_letters import DeadLetterPolicy, dead_letter
 from smartpark.ingestion.types import ParseContext
-from smartpark.storage.readings import Batch, DeadLetterRow, store_batch
+from smartpark.storage.readings import Batch, store_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,29 +25,40 @@ class Reprocessed:
 
 
 def reprocess(
-    conn: psycopg.Connection[Any], dead_letter_id: int, ctx: ParseContext, now: datetime
+    conn: psycopg.Connection[Any],
+    dead_letter_id: int,
+    ctx: ParseContext,
+    now: datetime,
+    *,
+    park: str,
+    policy: DeadLetterPolicy,
 ) -> Reprocessed | None:
-    """Parse the dead letter's message again; store what is now valid, dead-letter anew what
-    still is not, and mark every dead letter of that message reprocessed — in one transaction.
+    """Parse one of a park's dead letters again; store what is now valid, dead-letter anew what
+    still is not, and mark this one reprocessed — in one transaction. A payload that was cut
+    when it was stored cannot be parsed again: it stays as it is, and the reason says why.
     Device sequence state is left alone: this is an old message, not a new one."""
     row = conn.execute(
-        "SELECT received_at, topic, payload FROM dead_letter "
-        "WHERE id = %s AND reprocessed_at IS NULL",
-        (dead_letter_id,),
+        "SELECT received_at, topic, payload, payload_size FROM dead_letter "
+        "WHERE id = %s AND park_id = %s AND reprocessed_at IS NULL",
+        (dead_letter_id, park),
     ).fetchone()
     if row is None:
         return None
-    received_at, topic, payload = row
+    received_at, topic, payload, size = row
+    payload = bytes(payload)
+    if len(payload) < size:
+        conn.rollback()
+        reason = f"only {len(payload)} of the message's {size} bytes were kept; it cannot be parsed"
+        return Reprocessed(0, 0, 0, [reason])
     closed = conn.execute(
-        "UPDATE dead_letter SET reprocessed_at = %s WHERE received_at = %s AND topic = %s "
-        "AND payload = %s AND reprocessed_at IS NULL",
-        (now, received_at, topic, payload),
+        "UPDATE dead_letter SET reprocessed_at = %s WHERE id = %s", (now, dead_letter_id)
     ).rowcount
-    parsed = parse_message(topic, bytes(payload), ctx, received_at)
-    letters = [
-        DeadLetterRow(now, topic, r.reason, bytes(payload), r.reading_index)
-        for r in parsed.rejections
-    ]
+    parsed = parse_message(topic, payload, ctx, received_at)
+    letters = (
+        [dead_letter(parsed, topic, payload, received_at=now, policy=policy)]
+        if parsed.rejections
+        else []
+    )
     result = store_batch(conn, Batch(readings=parsed.readings, dead_letters=letters), now)
     return Reprocessed(
         closed, result.inserted, result.duplicates, [r.reason for r in parsed.rejections]

@@ -16,6 +16,9 @@ class Gap:
     filled: int = 0
     id: int | None = None  # None until stored
     changed: bool = False
+    # Set when the gap stops being open: 'filled' (every number arrived) or 'expired'
+    # (pushed out by a newer gap beyond the device's cap).
+    closed_reason: str | None = None
 
     @property
     def size(self) -> int:
@@ -61,12 +64,16 @@ class Outcome:
     """What a batch of observations changes."""
 
     states: dict[int, SeqState] = field(default_factory=dict)  # only the changed ones
-    gaps: list[Gap] = field(default_factory=list)  # new gaps and filled old ones
+    gaps: list[Gap] = field(default_factory=list)  # new gaps and changed (filled, closed) ones
     events: list[Event] = field(default_factory=list)
 
 
 def track(
-    states: dict[int, SeqState], open_gaps: dict[int, list[Gap]], observations: list[Observation]
+    states: dict[int, SeqState],
+    open_gaps: dict[int, list[Gap]],
+    observations: list[Observation],
+    *,
+    max_open_gaps: int,
 ) -> Outcome:
     """Apply observations to the devices' sequence state and open gaps.
 
@@ -75,10 +82,19 @@ def track(
     time moved forward (the device rebooted and counts anew); ignore an older message from
     before the first number we ever saw (ingestors sharing a subscription commit out of
     order); otherwise a repeat (the device sent a number twice).
+
+    A gap closes as 'filled' when its last number arrives. A device keeps at most
+    `max_open_gaps` open gaps (`open_gaps` lists them oldest first): opening one more closes
+    the oldest as 'expired', so a late number from it is no longer a fill but falls to the
+    rules above (a repeat, or ignored). Capping as each gap opens, not per batch, makes the
+    result the same however the observations are split into batches.
     """
     out = Outcome()
     current = {d: SeqState(s.last, s.last_time, s.first) for d, s in states.items()}
-    gaps = {device: list(items) for device, items in open_gaps.items()}
+    gaps: dict[int, list[Gap]] = {}
+    for device, items in open_gaps.items():
+        gaps[device] = list(items)
+        _expire_beyond(gaps[device], out, cap=max_open_gaps)
     changed: set[int] = set()
     for obs in observations:
         state = current.setdefault(obs.device_id, SeqState())
@@ -86,17 +102,21 @@ def track(
         if state.last is None or seq > state.last:
             if state.last is not None and seq > state.last + 1:
                 gap = Gap(obs.device_id, state.last + 1, seq - 1, changed=True)
-                gaps.setdefault(obs.device_id, []).append(gap)
                 out.gaps.append(gap)
+                device_gaps = gaps.setdefault(obs.device_id, [])
+                device_gaps.append(gap)
+                _expire_beyond(device_gaps, out, cap=max_open_gaps)
             _advance(state, seq, obs.time)
             changed.add(obs.device_id)
             continue
-        late = next((g for g in gaps.get(obs.device_id, ()) if g.contains(seq)), None)
+        device_gaps = gaps.get(obs.device_id, [])
+        late = next((g for g in device_gaps if g.contains(seq)), None)
         if late is not None:
             late.filled += 1
-            if not late.changed:
-                late.changed = True
-                out.gaps.append(late)
+            if late.filled == late.size:
+                late.closed_reason = "filled"
+                device_gaps.remove(late)
+            _mark(late, out)
         elif obs.dup:
             continue
         elif obs.time is not None and state.last_time is not None and obs.time > state.last_time:
@@ -109,6 +129,21 @@ def track(
             out.events.append(Event(obs.device_id, "seq_repeat", seq, seq))
     out.states = {d: current[d] for d in sorted(changed)}
     return out
+
+
+def _expire_beyond(device_gaps: list[Gap], out: Outcome, *, cap: int) -> None:
+    """Close the oldest open gaps until at most `cap` remain."""
+    while len(device_gaps) > cap:
+        oldest = device_gaps.pop(0)
+        oldest.closed_reason = "expired"
+        _mark(oldest, out)
+
+
+def _mark(gap: Gap, out: Outcome) -> None:
+    """Report a gap in the outcome once, however often the batch changes it."""
+    if not gap.changed:
+        gap.changed = True
+        out.gaps.append(gap)
 
 
 def _advance(state: SeqState, seq: int, time: datetime | None) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from smartpark.config import MqttEndpoint, Settings
 from smartpark.db import connect_raw
 from smartpark.heartbeat import Heartbeat
+from smartpark.ingestion.dead_letters import DeadLetterPolicy
 from smartpark.ingestion.mqtt import MqttSource, subscriptions
 from smartpark.ingestion.registry_cache import RegistryCache
 from smartpark.ingestion.stats import IngestStats
@@ -22,6 +23,17 @@ from smartpark.storage.registry import load_snapshot
 log = logging.getLogger(__name__)
 
 
+def contract_limits(settings: Settings) -> Limits:
+    """The device contract's bounds from the settings (docs/mqtt.md, "Bounds")."""
+    return Limits(
+        max_payload_bytes=settings.max_payload_bytes,
+        max_reading_age=settings.reading_age_limit,
+        max_clock_skew=settings.max_clock_skew,
+        max_readings=settings.max_readings_per_message,
+        max_depth=settings.max_json_depth,
+    )
+
+
 def writer_config(settings: Settings) -> WriterConfig:
     """The writer's settings; a batch never exceeds the broker's in-flight window."""
     return WriterConfig(
@@ -30,10 +42,15 @@ def writer_config(settings: Settings) -> WriterConfig:
         queue_max_messages=settings.queue_max_messages,
         retry_initial=settings.retry_initial.total_seconds(),
         retry_max=settings.retry_max.total_seconds(),
-        limits=Limits(
-            settings.max_payload_bytes, settings.reading_age_limit, settings.max_clock_skew
-        ),
+        limits=contract_limits(settings),
         prefix=settings.mqtt_topic_prefix,
+        dead_letters=DeadLetterPolicy(
+            payload_bytes=settings.dead_letter_payload_bytes,
+            max_reasons=settings.dead_letter_max_reasons,
+            budget_per_minute=settings.dead_letter_budget_per_minute,
+            prefix=settings.mqtt_topic_prefix,
+        ),
+        max_open_gaps=settings.max_open_gaps_per_device,
     )
 
 
@@ -73,7 +90,9 @@ class Ingestor:
     def _state(self) -> dict[str, Any]:
         return {
             "broker_connected": self.source.connected.is_set(),
+            "writer_alive": self.writer.alive,
             "messages": self.stats.messages,
+            "dead_letters_dropped": self.stats.dead_letters_dropped,
             "queue_depth": self.stats.queue_depth,
         }
 

@@ -17,6 +17,7 @@ class IngestStats:
     duplicates: int = 0
     conflicts: int = 0
     dead_letters: int = 0
+    dead_letters_dropped: int = 0  # over a sender's per-minute budget: counted, not stored
     sequence_events: int = 0
     retries: int = 0
     queue_depth: int = 0

@@ -13,6 +13,8 @@ class MetricRef:
 
     id: int
     unit: str
+    minimum: float | None = None  # the catalogue's physical bounds, in `unit`
+    maximum: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Limits:
     max_payload_bytes: int
     max_reading_age: timedelta
     max_clock_skew: timedelta
+    max_readings: int
+    max_depth: int
 
 
 @dataclass(slots=True)
@@ -83,6 +87,7 @@ class Parsed:
 
     device: DeviceRef | None = None
     seq: int | None = None
+    total: int = 0  # readings the message held (0: it was rejected before they were read)
     status: str | None = None
     readings: list[Reading] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)

@@ -15,11 +15,12 @@ from typing import Any, NamedTuple
 import psycopg
 
 from smartpark.ingestion.contract import parse_message
+from smartpark.ingestion.dead_letters import DeadLetterBudget, DeadLetterPolicy, dead_letter
 from smartpark.ingestion.registry_cache import RegistryCache
 from smartpark.ingestion.sequence import Observation
 from smartpark.ingestion.stats import IngestStats
-from smartpark.ingestion.types import Limits, ParseContext
-from smartpark.storage.readings import Batch, BatchResult, DeadLetterRow, store_batch
+from smartpark.ingestion.types import Limits, ParseContext, Parsed, Rejection
+from smartpark.storage.readings import Batch, BatchResult, store_batch
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class WriterConfig:
     retry_max: float
     limits: Limits
     prefix: str
+    dead_letters: DeadLetterPolicy
+    max_open_gaps: int  # per device; the oldest open sequence gap beyond it is expired
 
 
 class Writer:
@@ -71,6 +74,7 @@ class Writer:
         self._stop = threading.Event()
         self.failed = False
         self._conn: psycopg.Connection[Any] | None = None
+        self._budget = DeadLetterBudget(config.dead_letters.budget_per_minute)
         self._thread = threading.Thread(target=self._run, name="smartpark-writer", daemon=True)
 
     def put(self, message: Inbound) -> None:
@@ -139,10 +143,12 @@ class Writer:
     def _commit(self, messages: list[Inbound]) -> None:
         """Store with retries on operational errors; acknowledge only what was committed."""
         delay = self._config.retry_initial
+        # Parsed once: a retry stores the same batch, and spends no dead-letter budget again.
+        batch = self._build(messages)
         while True:
             started = time.monotonic()
             try:
-                result = self._store(messages)
+                result = self._store_batch(batch)
             except psycopg.OperationalError as exc:
                 self._drop_connection()
                 self.stats.retries += 1
@@ -163,22 +169,23 @@ class Writer:
             self._ack(messages)
             return
 
-    def _store(self, messages: list[Inbound]) -> BatchResult:
-        return self._store_batch(self._build(messages))
-
     def _store_isolated(self, messages: list[Inbound]) -> BatchResult:
         """One transaction per message; a message that still fails is dead-lettered whole."""
         total = BatchResult(0, 0, 0, 0, 0)
         for message in messages:
             try:
-                total += self._store([message])
+                total += self._store_batch(self._build([message], budgeted=False))
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
                 self._drop_connection()
-                reason = f"storage error: {exc}"
-                letter = DeadLetterRow(
-                    message.received_at, message.topic, reason, message.payload, None
+                failed = Parsed(rejections=[Rejection(f"storage error: {exc}")])
+                letter = dead_letter(
+                    failed,
+                    message.topic,
+                    message.payload,
+                    received_at=message.received_at,
+                    policy=self._config.dead_letters,
                 )
                 total += self._store_batch(Batch(dead_letters=[letter]))
         return total
@@ -186,9 +193,11 @@ class Writer:
     def _store_batch(self, batch: Batch) -> BatchResult:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
-        return store_batch(self._conn, batch, datetime.now(UTC))
+        return store_batch(
+            self._conn, batch, datetime.now(UTC), max_open_gaps=self._config.max_open_gaps
+        )
 
-    def _build(self, messages: list[Inbound]) -> Batch:
+    def _build(self, messages: list[Inbound], *, budgeted: bool = True) -> Batch:
         """Parse every message into one Batch of readings, dead letters and device updates."""
         batch = Batch()
         ctx = ParseContext(self._registry.snapshot, self._config.limits, self._config.prefix)
@@ -199,16 +208,8 @@ class Writer:
                 ctx = ParseContext(self._registry.snapshot, ctx.limits, ctx.prefix)
                 parsed = parse_message(message.topic, message.payload, ctx, message.received_at)
             batch.readings.extend(parsed.readings)
-            for rejection in parsed.rejections:
-                batch.dead_letters.append(
-                    DeadLetterRow(
-                        message.received_at,
-                        message.topic,
-                        rejection.reason,
-                        message.payload,
-                        rejection.reading_index,
-                    )
-                )
+            if parsed.rejections:
+                self._reject(batch, message, parsed, budgeted=budgeted)
             if parsed.device is None:
                 continue
             device_id = parsed.device.id
@@ -221,6 +222,26 @@ class Writer:
             if parsed.status is not None:
                 batch.statuses.append((device_id, parsed.status, message.received_at))
         return batch
+
+    def _reject(self, batch: Batch, message: Inbound, parsed: Parsed, *, budgeted: bool) -> None:
+        """One dead letter for the message, or only a count once its sender spent the budget."""
+        policy = self._config.dead_letters
+        if budgeted and not self._budget.allow(
+            parsed, message.topic, prefix=policy.prefix, at=message.received_at
+        ):
+            self.stats.dead_letters_dropped += 1
+            if parsed.device is not None:
+                batch.dropped[parsed.device.id] = batch.dropped.get(parsed.device.id, 0) + 1
+            return
+        batch.dead_letters.append(
+            dead_letter(
+                parsed,
+                message.topic,
+                message.payload,
+                received_at=message.received_at,
+                policy=policy,
+            )
+        )
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

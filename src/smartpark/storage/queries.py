@@ -28,6 +28,8 @@ def devices(conn: Connection, park: str, scope: str | None) -> list[dict[str, An
         """
         SELECT d.code AS id, e.code AS enterprise, d.name, d.kind, d.outlet, d.status,
                d.status_at, d.last_seen_at, d.last_seq,
+               d.dead_letters_dropped, d.dead_letters_dropped_at,
+               (SELECT count(*) FROM dead_letter l WHERE l.device_id = d.id) AS dead_letters,
                array(SELECT m.name FROM device_metric dm JOIN metric m ON m.id = dm.metric_id
                      WHERE dm.device_id = d.id ORDER BY m.name) AS metrics,
                (SELECT coalesce(jsonb_object_agg(q.kind, q.n), '{}'::jsonb) FROM
@@ -85,33 +87,47 @@ def evaluations(conn: Connection, park: str, scope: str | None) -> list[dict[str
 
 
 _DEAD_LETTER = (
-    "SELECT id, received_at, topic, reason, reading_index, reprocessed_at, payload FROM dead_letter"
+    "SELECT id, received_at, topic, park_id, device_id, reason, rejections, rejected, readings,"
+    " payload_size, payload_sha256, reprocessed_at, payload FROM dead_letter"
 )
 
 
 def _payload_text(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # The raw payload as text; invalid UTF-8 is shown replaced, never refused.
     for item in items:
+        item["payload_truncated"] = len(item["payload"]) < item["payload_size"]
         item["payload"] = bytes(item["payload"]).decode("utf-8", "replace")
     return items
 
 
-def dead_letter(conn: Connection, dead_letter_id: int) -> dict[str, Any] | None:
-    """One dead letter (the payload as text, like the list)."""
-    items = _payload_text(_rows(conn, f"{_DEAD_LETTER} WHERE id = :id", {"id": dead_letter_id}))
-    return items[0] if items else None
-
-
-def dead_letters(conn: Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Dead letters newest first; the raw payload as text (invalid UTF-8 shown replaced)."""
+def dead_letter(conn: Connection, park: str, dead_letter_id: int) -> dict[str, Any] | None:
+    """One of a park's dead letters (the payload as text, like the list)."""
     items = _payload_text(
         _rows(
             conn,
-            f"{_DEAD_LETTER} ORDER BY id DESC LIMIT :limit OFFSET :offset",
-            {"limit": limit, "offset": offset},
+            f"{_DEAD_LETTER} WHERE id = :id AND park_id = :park",
+            {"id": dead_letter_id, "park": park},
         )
     )
-    total = int(conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one())
+    return items[0] if items else None
+
+
+def dead_letters(
+    conn: Connection, park: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A park's dead letters newest first; the raw payload as text (invalid UTF-8 replaced)."""
+    items = _payload_text(
+        _rows(
+            conn,
+            f"{_DEAD_LETTER} WHERE park_id = :park ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {"park": park, "limit": limit, "offset": offset},
+        )
+    )
+    total = int(
+        conn.execute(
+            text("SELECT count(*) FROM dead_letter WHERE park_id = :park"), {"park": park}
+        ).scalar_one()
+    )
     return items, total
 
 

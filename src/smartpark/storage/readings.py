@@ -52,15 +52,21 @@ WHERE (r.value, r.flag) IS DISTINCT FROM (i.value, i.flag)
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetterRow:
-    """A dead letter waiting to be stored."""
+    """A dead letter waiting to be stored: one per rejected message (models.DeadLetter)."""
 
     received_at: datetime
     topic: str
+    park_id: str | None
+    device_id: int | None
     reason: str
     payload: bytes
-    reading_index: int | None
+    payload_size: int
+    payload_sha256: str
+    rejections: str  # JSON text
+    rejected: int
+    readings: int
 
 
 @dataclass(slots=True)
@@ -72,6 +78,8 @@ class Batch:
     observations: list[Observation] = field(default_factory=list)
     statuses: list[tuple[int, str, datetime]] = field(default_factory=list)
     last_seen: dict[int, datetime] = field(default_factory=dict)
+    # Dead letters over a device's budget: only counted, per device id.
+    dropped: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +102,18 @@ class BatchResult:
         )
 
 
-def store_batch(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchResult:
-    """Store a batch and commit; on any error the transaction is rolled back and re-raised."""
+def store_batch(
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    now: datetime,
+    *,
+    max_open_gaps: int | None = None,
+) -> BatchResult:
+    """Store a batch and commit; on any error the transaction is rolled back and re-raised.
+
+    `max_open_gaps` (MAX_OPEN_GAPS_PER_DEVICE) is required when the batch has observations."""
     try:
-        result = _store(conn, batch, now)
+        result = _store(conn, batch, now, max_open_gaps=max_open_gaps)
     except BaseException:
         conn.rollback()
         raise
@@ -105,7 +121,9 @@ def store_batch(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> B
     return result
 
 
-def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchResult:
+def _store(
+    conn: psycopg.Connection[Any], batch: Batch, now: datetime, *, max_open_gaps: int | None
+) -> BatchResult:
     unique, in_batch_conflicts = _dedupe(batch.readings)
     inserted = conflicts = 0
     with conn.cursor() as cur:
@@ -132,17 +150,44 @@ def _store(conn: psycopg.Connection[Any], batch: Batch, now: datetime) -> BatchR
             )
             conflicts += len(in_batch_conflicts)
         if batch.dead_letters:
-            with cur.copy(
-                "COPY dead_letter (received_at, topic, reason, payload, reading_index) FROM STDIN"
-            ) as copy:
-                for d in batch.dead_letters:
-                    copy.write_row((d.received_at, d.topic, d.reason, d.payload, d.reading_index))
+            _copy_dead_letters(cur, batch.dead_letters)
+        if batch.dropped:
+            ids, counts = zip(*sorted(batch.dropped.items()), strict=True)
+            cur.execute(
+                "UPDATE device d SET dead_letters_dropped = d.dead_letters_dropped + s.n, "
+                "dead_letters_dropped_at = %s "
+                "FROM unnest(%s::int[], %s::int[]) AS s(id, n) WHERE d.id = s.id",
+                (now, _array(ids), _array(counts)),
+            )
         # Device rows last, locked in id order: the lock is held only until the commit
         # that follows, so ingestors sharing a subscription barely wait for each other.
-        events = _update_devices(cur, batch, now)
+        events = _update_devices(cur, batch, now, max_open_gaps=max_open_gaps)
     # Every reading not inserted is either a conflict (different value) or a duplicate.
     duplicates = len(batch.readings) - inserted - conflicts
     return BatchResult(inserted, duplicates, conflicts, len(batch.dead_letters), events)
+
+
+def _copy_dead_letters(cur: psycopg.Cursor[Any], letters: list[DeadLetterRow]) -> None:
+    with cur.copy(
+        "COPY dead_letter (received_at, topic, park_id, device_id, reason, payload, payload_size,"
+        " payload_sha256, rejections, rejected, readings) FROM STDIN"
+    ) as copy:
+        for d in letters:
+            copy.write_row(
+                (
+                    d.received_at,
+                    d.topic,
+                    d.park_id,
+                    d.device_id,
+                    d.reason,
+                    d.payload,
+                    d.payload_size,
+                    d.payload_sha256,
+                    d.rejections,
+                    d.rejected,
+                    d.readings,
+                )
+            )
 
 
 def _copy_text(readings: list[Reading]) -> str:
@@ -188,7 +233,9 @@ def _dedupe(readings: list[Reading]) -> tuple[list[Reading], list[tuple[Reading,
     return list(first.values()), conflicts
 
 
-def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> int:
+def _update_devices(
+    cur: psycopg.Cursor[Any], batch: Batch, now: datetime, *, max_open_gaps: int | None
+) -> int:
     devices = sorted(set(batch.last_seen) | {s[0] for s in batch.statuses})
     if not devices:
         return 0
@@ -199,10 +246,16 @@ def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> in
     ).fetchall()
     events = 0
     if batch.observations:
+        if max_open_gaps is None:
+            raise ValueError("a batch with sequence numbers needs max_open_gaps")
+        open_gaps = _open_gaps(
+            cur, sorted({o.device_id for o in batch.observations}), cap=max_open_gaps, now=now
+        )
         outcome = track(
             {device_id: SeqState(last, at, first) for device_id, last, at, first in rows},
-            _open_gaps(cur, sorted({o.device_id for o in batch.observations})),
+            open_gaps,
             batch.observations,
+            max_open_gaps=max_open_gaps,
         )
         events = _write_sequence(cur, outcome, now)
     if batch.last_seen:
@@ -228,15 +281,39 @@ def _update_devices(cur: psycopg.Cursor[Any], batch: Batch, now: datetime) -> in
     return events
 
 
-def _open_gaps(cur: psycopg.Cursor[Any], devices: list[int]) -> dict[int, list[Gap]]:
+# The newest cap + 1 open gaps per device, through the partial index on open gaps: a device
+# that had more (a lowered cap, or rows from before there was one) shows one beyond the cap.
+_OPEN_GAPS = """
+SELECT id, device_id, seq_from, seq_to, filled FROM (
+    SELECT id, device_id, seq_from, seq_to, filled,
+           row_number() OVER (PARTITION BY device_id ORDER BY id DESC) AS newest
+    FROM data_quality_event
+    WHERE kind = 'seq_gap' AND closed_at IS NULL AND device_id = ANY(%s::int[])
+) g
+WHERE newest <= %s
+ORDER BY id
+"""
+_EXPIRE_UP_TO = """
+UPDATE data_quality_event e SET closed_at = %s, closed_reason = 'expired'
+FROM unnest(%s::int[], %s::bigint[]) AS x(device_id, last_id)
+WHERE e.device_id = x.device_id AND e.kind = 'seq_gap' AND e.closed_at IS NULL
+  AND e.id <= x.last_id
+"""
+
+
+def _open_gaps(
+    cur: psycopg.Cursor[Any], devices: list[int], *, cap: int, now: datetime
+) -> dict[int, list[Gap]]:
+    """Open gaps per device, oldest first, at most `cap`; older ones beyond the cap are
+    closed as expired here, so what stays open in the table is what `track` sees."""
     gaps: dict[int, list[Gap]] = {}
     for gid, device_id, seq_from, seq_to, filled in cur.execute(
-        "SELECT id, device_id, seq_from, seq_to, filled FROM data_quality_event "
-        "WHERE kind = 'seq_gap' AND device_id = ANY(%s::int[]) "
-        "AND filled < seq_to - seq_from + 1 ORDER BY id",
-        (_array(devices),),
-    ):
+        _OPEN_GAPS, (_array(devices), cap + 1)
+    ).fetchall():
         gaps.setdefault(device_id, []).append(Gap(device_id, seq_from, seq_to, filled, gid))
+    excess = {d: items.pop(0).id for d, items in gaps.items() if len(items) > cap}
+    if excess:
+        cur.execute(_EXPIRE_UP_TO, (now, _array(excess), _array(excess.values())))
     return gaps
 
 
@@ -264,17 +341,35 @@ def _write_sequence(cur: psycopg.Cursor[Any], outcome: Outcome, now: datetime) -
             g.seq_to,
             g.filled,
             orjson.dumps({"missing": g.size}).decode(),
+            None if g.closed_reason is None else now,
+            g.closed_reason,
         )
         for g in outcome.gaps
         if g.id is None
-    ] + [(e.device_id, e.kind, now, e.seq_from, e.seq_to, 0, None) for e in outcome.events]
+    ] + [
+        (e.device_id, e.kind, now, e.seq_from, e.seq_to, 0, None, None, None)
+        for e in outcome.events
+    ]
     if new_rows:
         cur.executemany(
             "INSERT INTO data_quality_event (device_id, kind, detected_at, seq_from, seq_to, "
-            "filled, detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "filled, detail, closed_at, closed_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             new_rows,
         )
-    filled = [(g.filled, g.id) for g in outcome.gaps if g.id is not None]
-    if filled:
-        cur.executemany("UPDATE data_quality_event SET filled = %s WHERE id = %s", filled)
+    stored = [g for g in outcome.gaps if g.id is not None]
+    if stored:
+        # One statement for every stored gap the batch filled or closed: a device opening a
+        # gap per message closes one per message once at its cap.
+        cur.execute(
+            "UPDATE data_quality_event e SET filled = u.filled, closed_reason = u.reason, "
+            "closed_at = CASE WHEN u.reason IS NULL THEN NULL ELSE %s::timestamptz END "
+            "FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS u(id, filled, reason) "
+            "WHERE e.id = u.id",
+            (
+                now,
+                _array(g.id for g in stored),
+                _array(g.filled for g in stored),
+                [g.closed_reason for g in stored],
+            ),
+        )
     return len(new_rows)

@@ -30,6 +30,8 @@ def sync_metrics(conn: Connection, catalogue: dict[str, CatalogueMetric]) -> Non
             unit=metric.unit,
             kind=metric.kind.value,
             description=metric.description,
+            minimum=metric.minimum,
+            maximum=metric.maximum,
         )
         conn.execute(
             stmt.on_conflict_do_update(
@@ -38,6 +40,8 @@ def sync_metrics(conn: Connection, catalogue: dict[str, CatalogueMetric]) -> Non
                     "unit": metric.unit,
                     "kind": metric.kind.value,
                     "description": metric.description,
+                    "minimum": metric.minimum,
+                    "maximum": metric.maximum,
                 },
             )
         )
@@ -104,8 +108,10 @@ def import_registry(
 def load_snapshot(conn: Connection) -> Registry:
     """Every device and metric, as the ingestor's parser sees them."""
     metrics = {
-        name: MetricRef(mid, unit)
-        for mid, name, unit in conn.execute(select(Metric.id, Metric.name, Metric.unit))
+        name: MetricRef(mid, unit, low, high)
+        for mid, name, unit, low, high in conn.execute(
+            select(Metric.id, Metric.name, Metric.unit, Metric.minimum, Metric.maximum)
+        )
     }
     allowed: dict[int, set[int]] = {}
     for device_id, metric_id in conn.execute(

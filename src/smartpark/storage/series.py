@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,11 +133,14 @@ def from_rollups(conn: Connection, q: SeriesQuery, bucket: timedelta) -> str:
     return _documents(conn, f"{_SERIES}, hours AS ({hours})", _BY_BUCKET, _POINT, params)
 
 
-def stream_raw(conn: Connection, q: SeriesQuery) -> Iterator[tuple[Any, ...]]:
-    """Raw rows through a server-side cursor, for CSV export of long ranges."""
+def stream_raw(
+    conn: Connection, q: SeriesQuery, *, limit: int
+) -> Generator[tuple[Any, ...], None, None]:
+    """The first `limit` raw rows in time order through a server-side cursor (CSV export)."""
     sql = _SERIES + "SELECT r.time, s.device, s.metric, r.value, s.unit, r.flag"
     result = conn.execution_options(stream_results=True, max_row_buffer=5000).execute(
-        text(sql + _SCOPE + " ORDER BY 1, 2, 3"), asdict(q)
+        text(sql + _SCOPE + " ORDER BY 1, 2, 3 LIMIT :limit"), asdict(q) | {"limit": limit}
     )
-    for row in result:
-        yield tuple(row)
+    with result:  # closes the server-side cursor when the caller stops early, too
+        for row in result:
+            yield tuple(row)
