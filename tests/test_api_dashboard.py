@@ -326,6 +326,12 @@ def test_readiness_reports_broker_and_scheduler(api: Any) -> None:  # noqa: F811
     assert (state["broker"]["state"], state["scheduler"]["state"], state["ok"]) == (
         "disconnected", "stopped", False,
     )  # fmt: skip
+    # Connected, but its writer thread died: the process is about to exit; not ready.
+    failed = {"broker_connected": True, "writer_alive": False}
+    beats[0] = {"kind": "ingestor", "instance": "x", "state": failed, "beat_at": now}
+    beats[1]["state"] = {"running": True}
+    state = components(beats, now, timedelta(seconds=30))
+    assert (state["broker"]["state"], state["ok"]) == ("writer failed", False)
 
 
 def _events(url: str, token: str, out: list[tuple[str, str]], stop: threading.Event) -> None:

@@ -96,7 +96,10 @@ class Settings(BaseSettings):
     retention_outbox_sent: timedelta = timedelta(days=30)
     retention_expired_credentials: timedelta = timedelta(days=7)
     retention_schedule: str = "40 3 * * *"  # cron, UTC
-    max_open_gaps_per_device: int = Field(default=100, ge=1)
+    # Above a batch's size: ingestors sharing a subscription get every other message, so one
+    # batch of BATCH_MAX_MESSAGES (4096) can leave that many one-number gaps open at once,
+    # each filled by the other ingestor's commit a moment later.
+    max_open_gaps_per_device: int = Field(default=10_000, ge=1)
 
     # API connections (docs/api.md): a slow client or query cannot starve the others.
     api_pool_size: int = Field(default=10, ge=1)

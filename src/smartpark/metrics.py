@@ -31,7 +31,12 @@ class IngestCollector(Collector):
             ("readings_inserted", s.inserted, "Readings inserted"),
             ("readings_duplicate", s.duplicates, "Readings that were already stored (no-ops)"),
             ("readings_conflict", s.conflicts, "Readings with a different value for a stored key"),
-            ("dead_letters", s.dead_letters, "Messages or readings dead-lettered"),
+            ("dead_letters", s.dead_letters, "Messages dead-lettered (one row each)"),
+            (
+                "dead_letters_dropped",
+                s.dead_letters_dropped,
+                "Dead letters only counted: their sender had spent its per-minute budget",
+            ),
             ("batches", s.batches, "Committed batches"),
             ("retries", s.retries, "Batch retries after database errors"),
         ):

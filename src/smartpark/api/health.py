@@ -27,9 +27,17 @@ def components(
     fresh = [b for b in beats if now - b["beat_at"] <= stale_after]
     ingestors = [b for b in fresh if b["kind"] == "ingestor"]
     schedulers = [b for b in fresh if b["kind"] == "scheduler"]
-    connected = [b for b in ingestors if b["state"].get("broker_connected")]
+    # An ingestor whose writer thread died is about to exit (a supervisor restarts it); until
+    # it does, it receives nothing it can store, so it does not count as connected.
+    connected = [
+        b
+        for b in ingestors
+        if b["state"].get("broker_connected") and b["state"].get("writer_alive", True)
+    ]
+    writer_failed = any(not b["state"].get("writer_alive", True) for b in ingestors)
     broker = (
         "connected" if connected
+        else "writer failed" if writer_failed
         else "disconnected" if ingestors
         else "no ingestor reporting"
     )  # fmt: skip

@@ -55,12 +55,11 @@ def _parse(topic: str, payload: bytes, ctx: ParseContext, now: datetime) -> Pars
     try:
         park, enterprise, code, channel = _split_topic(topic, ctx.prefix)
         device = _device(registry, park, enterprise, code)
-        if len(payload) > limits.max_payload_bytes:
-            raise RejectedReading(
-                f"payload is {len(payload)} bytes, over the limit of {limits.max_payload_bytes}"
-            )
     except RejectedReading as exc:
         return Parsed(rejections=[Rejection(str(exc))])
+    if len(payload) > limits.max_payload_bytes:
+        reason = f"payload is {len(payload)} bytes, over the limit of {limits.max_payload_bytes}"
+        return Parsed(device, rejections=[Rejection(reason)])
     if channel == "status":
         return _parse_status(device, payload)
     try:

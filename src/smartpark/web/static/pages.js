@@ -143,7 +143,7 @@ export async function devicesPage() {
   const data = await api(parkPath("/devices"));
   const detail = async (row, d) => {
     const events = await api(parkPath(`/devices/${encodeURIComponent(d.id)}/quality-events?limit=20`));
-    const cell = h("td", { colspan: 7 }, events.items.length ? h("table", {}, events.items.map((e) =>
+    const cell = h("td", { colspan: 8 }, events.items.length ? h("table", {}, events.items.map((e) =>
       h("tr", {}, h("td", {}, fmtTime(e.detected_at)), h("td", {}, e.kind.replace("seq_", "")),
         h("td", {}, `sequence ${e.seq_from}–${e.seq_to}`), h("td", {}, e.kind === "seq_gap" ? `${e.filled} filled late` : ""))))
       : "No data-quality events.");
@@ -157,13 +157,15 @@ export async function devicesPage() {
       h("td", {}, h("a", { href: `#/enterprises/${d.enterprise}` }, d.enterprise)),
       h("td", {}, pill(d.status)), h("td", {}, ago(d.last_seen_at)), h("td.num", {}, d.last_seq ?? "–"),
       h("td", {}, `${q.seq_gap || 0} gaps · ${q.seq_repeat || 0} repeats · ${q.seq_reset || 0} restarts`),
+      h("td", { title: d.dead_letters_dropped ? `over the per-minute budget since ${fmtTime(d.dead_letters_dropped_at)}` : "" },
+        `${d.dead_letters} stored` + (d.dead_letters_dropped ? ` · ${d.dead_letters_dropped} only counted` : "")),
       h("td", {}, count ? h("button.link", { onclick: (ev) => { ev.target.disabled = true; detail(row, d); } }, "events") : ""));
     return row;
   });
   const online = data.items.filter((d) => d.status === "online").length;
   const parts = [h("h1", {}, "Devices"), h("p.muted", {}, `${online} of ${data.items.length} online`),
     panel("Devices", h("div.scroll", {}, h("table", {}, h("thead", {}, h("tr", {},
-      ["Device", "Enterprise", "Status", "Last seen", "Sequence", "Data quality", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows))))];
+      ["Device", "Enterprise", "Status", "Last seen", "Sequence", "Data quality", "Dead-lettered", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows))))];
   if (can("admin") && !session.me.enterprise) parts.push(await deadLetters());
   main().replaceChildren(...parts);
   return null;
@@ -174,11 +176,15 @@ async function deadLetters() {
   const reprocess = async (d) => {
     try {
       const r = await api(`/dead-letters/${d.id}/reprocess`, { method: "POST" });
-      toast(`dead letter ${d.id}: ${r.inserted} reading(s) stored, ${r.still_failing} still failing`);
+      toast(`dead letter ${d.id}: ${r.inserted} reading(s) stored, ${r.still_failing.length} still failing` +
+        (r.still_failing.length ? ` (${r.still_failing[0]})` : ""));
     } catch (err) { toast(err.message); }
   };
   const rows = data.items.map((d) => h("tr", {}, h("td", {}, d.id), h("td", {}, fmtTime(d.received_at)),
-    h("td", {}, d.topic), h("td", {}, d.reason), h("td", {}, h("pre", {}, d.payload.slice(0, 400))),
+    h("td", {}, d.topic), h("td", {}, d.reason, d.rejected > 1 ? h("ul", {}, d.rejections.map((r) =>
+      h("li", {}, r.index === null ? r.reason : `reading ${r.index}: ${r.reason}`))) : ""),
+    h("td", {}, h("pre", {}, d.payload.slice(0, 400)), h("span.muted", {}, `${d.payload_size} bytes` +
+      (d.payload_truncated ? `, first ${d.payload.length} kept` : ""))),
     h("td", {}, d.reprocessed_at ? `reprocessed ${fmtTime(d.reprocessed_at)}` : h("button.secondary", { onclick: () => reprocess(d) }, "Reprocess"))));
   return panel(`Dead letters (${data.total})`, data.items.length ? h("div.scroll", {}, h("table", {},
     h("thead", {}, h("tr", {}, ["#", "Received", "Topic", "Reason", "Payload", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)))
