@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from smartpark.config import Settings
 from smartpark.ingestion.contract import parse_message
+from smartpark.ingestion.dead_letters import REASON_CHARS, TOPIC_CHARS
 from smartpark.ingestion.service import contract_limits
 from smartpark.ingestion.types import ParseContext
 from smartpark.storage.registry import load_snapshot
@@ -51,10 +52,8 @@ from tests.services import (
 DEFAULTS = Settings()
 PAYLOAD_CAP = DEFAULTS.dead_letter_payload_bytes  # 4096: the payload bytes a dead letter keeps
 MAX_REASONS = DEFAULTS.dead_letter_max_reasons  # 50 rejections kept per dead letter
-REASON_CAP = 300  # characters of one rejection's reason, and of the row's summary `reason`
-# Characters of the topic a dead letter keeps: a contract topic is five levels, three of them
-# ids of at most 64 characters (about 220 in all), so 320 keeps any real one whole.
-TOPIC_CAP = 320
+REASON_CAP = REASON_CHARS  # 300 characters of one rejection's reason, and of the summary
+TOPIC_CAP = TOPIC_CHARS  # 320 characters of the topic: any real contract topic is shorter
 # `{"index": 999, "reason": ""}, ` around each kept reason in rejections::text.
 JSON_FRAME = 40
 # Bound on one dead letter's stored text and bytes:

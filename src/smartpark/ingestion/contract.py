@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from smartpark.errors import RejectedReading
+from smartpark.ingestion.quoting import quote, show
 from smartpark.ingestion.senml import parse_senml
 from smartpark.ingestion.structure import check_structure
 from smartpark.ingestion.types import (
@@ -23,7 +24,7 @@ from smartpark.ingestion.types import (
     Registry,
     Rejection,
 )
-from smartpark.ingestion.units import device_conversion, quote
+from smartpark.ingestion.units import device_conversion
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def _parse_native(doc: Any, limits: Limits) -> tuple[int | None, list[RawReading
         raise RejectedReading(_too_many(len(readings), limits))
     seq = doc.get("seq")
     if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):
-        raise RejectedReading(f"seq must be an integer from 0 to 2^63-1, got {_show(seq)}")
+        raise RejectedReading(f"seq must be an integer from 0 to 2^63-1, got {show(seq)}")
     message_ts = doc.get("ts")
     raws = []
     for item in readings:
@@ -160,11 +161,6 @@ def _parse_native(doc: Any, limits: Limits) -> tuple[int | None, list[RawReading
             )
         )
     return seq, raws
-
-
-def _show(value: Any) -> str:
-    """Any JSON value for a reason, bounded in length."""
-    return quote(value) if isinstance(value, str) else quote(repr(value))[1:-1]
 
 
 def _reading(
@@ -192,7 +188,7 @@ def _reading(
     value = _value(raw, name, metric)
     flag = "N" if raw.flag is None else raw.flag
     if type(flag) is not str or flag not in FLAGS:
-        raise RejectedReading(f"flag {_show(flag)} of {name} is not one of N F M S D C T B")
+        raise RejectedReading(f"flag {show(flag)} of {name} is not one of N F M S D C T B")
     if type(raw.ts) in (str, int, float):
         key = (type(raw.ts), raw.ts)  # the type too: True must not hit a cached 1
         time = times.get(key)
@@ -208,11 +204,11 @@ def _value(raw: RawReading, name: str, metric: MetricRef) -> float:
     """The value in the canonical unit: finite after conversion and within physical bounds."""
     value = raw.value
     if type(value) not in (int, float) or not math.isfinite(value):
-        raise RejectedReading(f"value of {name} must be a finite number, got {_show(value)}")
+        raise RejectedReading(f"value of {name} must be a finite number, got {show(value)}")
     value = float(value)
     if raw.unit is not None:
         if not isinstance(raw.unit, str):
-            raise RejectedReading(f"unit of {name} must be a string, got {_show(raw.unit)}")
+            raise RejectedReading(f"unit of {name} must be a string, got {show(raw.unit)}")
         scale, offset = device_conversion(raw.unit, metric.unit)
         converted = value * scale + offset
         if not math.isfinite(converted):

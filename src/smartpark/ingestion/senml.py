@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smartpark.errors import RejectedReading
+from smartpark.ingestion.quoting import show
 from smartpark.ingestion.types import RawReading
 
 # RFC 8428 §4.5.3: a resolved time below 2**28 is relative to "now". smartpark refuses
@@ -38,7 +39,7 @@ def parse_senml(records: list[Any]) -> list[RawReading]:
         t = record.get("t", 0)
         if type(t) not in (int, float):
             raws.append(
-                RawReading(name, value, unit, None, None, f"SenML t must be a number: {t!r}")
+                RawReading(name, value, unit, None, None, f"SenML t must be a number: {show(t)}")
             )
             continue
         seconds = base_time + t
@@ -54,5 +55,5 @@ def parse_senml(records: list[Any]) -> list[RawReading]:
 
 def _number(value: Any, key: str) -> float:
     if type(value) not in (int, float):
-        raise RejectedReading(f"SenML {key} must be a number, got {value!r}")
+        raise RejectedReading(f"SenML {key} must be a number, got {show(value)}")
     return float(value)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from smartpark.errors import RejectedReading
-from smartpark.ingestion.units import quote
+from smartpark.ingestion.quoting import quote
 
 # An escaped colon (\u003a) is a colon in a decoded string but not in the raw bytes; the
 # prefix alone is looked for (one scan), and a false alarm costs only the exact parse.

@@ -17,14 +17,13 @@ import pint
 import yaml
 
 from smartpark.errors import ConfigurationError, RejectedReading
+from smartpark.ingestion.quoting import quote
 
 # Meter-style notations ("m3", "Nm3/h") that pint's parser does not know; "%" for percent.
 _POWER = re.compile(r"(?<=[A-Za-z])([23])(?![\d.])")
 _NORMAL = re.compile(r"\bNm(?=[23])")
 # Units that are labels on a scale rather than quantities: only the identical unit is accepted.
 _SCALES = frozenset({"pH"})
-# A quoted spelling in a reason stays short whatever a device sent.
-_QUOTE = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +33,6 @@ class UnitTable:
     spellings: frozenset[str]
     longest: int
     pairs: dict[tuple[str, str], tuple[float, float]]
-
-
-def quote(text: str) -> str:
-    """`text` for a reason: repr'd, and cut to a bounded length."""
-    if len(text) <= _QUOTE:
-        return repr(text)
-    return f"{text[:_QUOTE]!r}… ({len(text)} characters)"
 
 
 @lru_cache(maxsize=1)
