@@ -118,7 +118,12 @@ def test_bounds_hold_in_the_canonical_unit() -> None:
         ("ton", "unknown unit 'ton'"),
         (
             "m*" * 20000,
-            "unknown unit 'm*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*'… (40000 characters)",
+            "unknown unit 'm*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m*m… (40000 characters)",
+        ),
+        # Escapes count as what repr writes: 30 characters of text, 40 of reason at most.
+        (
+            "\U000e0001" * 30,
+            "unknown unit '" + "\\U000e0001" * 3 + "\\U000e000… (30 characters)",
         ),
         ("kWh", "unit 'kWh' cannot be converted to 'm3'"),
     ],
@@ -186,3 +191,13 @@ def test_status_and_empty_payloads() -> None:
     assert reasons(b"") == ["payload is empty"]
     status = parse_message("smartpark/park/ent/dev/status", b"x" * 60000, CTX, NOW)
     assert len(status.rejections[0].reason) < 120
+
+
+def test_a_dead_letter_names_only_a_registered_park() -> None:
+    ok = orjson.dumps({"ts": TS, "readings": [{"metric": "water.intake", "value": 1}]})
+    ghost = parse_message("smartpark/park/ent/ghost/telemetry", ok, CTX, NOW)
+    invented = parse_message("smartpark/made-up/ent/dev/telemetry", ok, CTX, NOW)
+    oversize = parse_message(TOPIC, b" " * (64 * 1024 + 1), CTX, NOW)
+    assert (ghost.park, ghost.device) == ("park", None)
+    assert (invented.park, invented.device) == (None, None)
+    assert (oversize.park, oversize.device) == ("park", DEVICE)

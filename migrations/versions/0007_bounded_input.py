@@ -36,12 +36,15 @@ def upgrade() -> None:
         "payload_sha256 = encode(sha256(payload), 'hex'), "
         "rejections = jsonb_build_array(jsonb_build_object('index', reading_index, "
         "'reason', reason)), rejected = 1, readings = 0, "
-        "park_id = CASE WHEN split_part(topic, '/', 2) <> '' "
-        "THEN left(split_part(topic, '/', 2), 64) END"
+        "park_id = CASE WHEN array_length(string_to_array(topic, '/'), 1) = 5 "
+        "AND split_part(topic, '/', 2) IN (SELECT id FROM park) "
+        "THEN split_part(topic, '/', 2) END"
     )
     op.execute(
         "UPDATE dead_letter l SET device_id = d.id FROM device d "
-        "WHERE d.park_id = l.park_id AND d.code = split_part(l.topic, '/', 4)"
+        "JOIN enterprise e ON e.id = d.enterprise_id "
+        "WHERE d.park_id = l.park_id AND e.code = split_part(l.topic, '/', 3) "
+        "AND d.code = split_part(l.topic, '/', 4)"
     )
     for column in ("payload_size", "payload_sha256", "rejections", "rejected", "readings"):
         op.alter_column("dead_letter", column, nullable=False)
@@ -49,6 +52,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_dead_letter_device", "dead_letter", ["device_id", "received_at"], unique=False
     )
+    op.create_index("ix_dead_letter_park", "dead_letter", ["park_id", "id"], unique=False)
 
     op.add_column(
         "device",
@@ -91,8 +95,10 @@ def downgrade() -> None:
     op.drop_column("data_quality_event", "closed_at")
     op.drop_column("device", "dead_letters_dropped_at")
     op.drop_column("device", "dead_letters_dropped")
+    op.drop_index("ix_dead_letter_park", table_name="dead_letter")
     op.drop_index("ix_dead_letter_device", table_name="dead_letter")
     op.add_column("dead_letter", sa.Column("reading_index", sa.Integer(), nullable=True))
+    op.execute("UPDATE dead_letter SET reading_index = (rejections -> 0 ->> 'index')::int")
     for column in (
         "readings", "rejected", "rejections", "payload_sha256", "payload_size", "device_id",
         "park_id",

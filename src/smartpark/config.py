@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     max_reading_age: timedelta | None = None
     max_clock_skew: timedelta = timedelta(minutes=10)
     max_readings_per_message: int = Field(default=1000, ge=1)
-    # At most 255: re-encoding a document (the duplicate-key check) stops at that depth.
-    max_json_depth: int = Field(default=16, ge=3, le=255)
+    # At most 254: re-encoding a document (the duplicate-key check) stops beyond that depth.
+    max_json_depth: int = Field(default=16, ge=3, le=254)
 
     # Dead letters (docs/ingestion.md): one row per rejected message, bounded in size.
     dead_letter_payload_bytes: int = Field(default=4096, ge=256)
@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     dead_letter_budget_per_minute: int = Field(default=120, ge=1)
 
     # Retention (smartpark db retention, run daily by the scheduler; docs/configuration.md).
-    retention_readings: timedelta = timedelta(days=5 * 365)
+    # Five calendar years at the least: 5 x 365 days plus the two leap days they can hold.
+    retention_readings: timedelta = timedelta(days=5 * 365 + 2)
     retention_dead_letters: timedelta = timedelta(days=30)
     retention_reading_conflicts: timedelta = timedelta(days=365)
     retention_data_quality_events: timedelta = timedelta(days=365)
@@ -176,7 +177,7 @@ class Settings(BaseSettings):
     @property
     def reading_age_limit(self) -> timedelta:
         """The oldest reading accepted: MAX_READING_AGE, else the raw-data retention."""
-        return self.max_reading_age or self.retention_readings
+        return self.retention_readings if self.max_reading_age is None else self.max_reading_age
 
     def mqtt_endpoint(self) -> MqttEndpoint | None:
         """The configured broker, or None for the embedded one."""

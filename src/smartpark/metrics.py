@@ -37,6 +37,11 @@ class IngestCollector(Collector):
                 s.dead_letters_dropped,
                 "Dead letters only counted: their sender had spent its per-minute budget",
             ),
+            (
+                "unstorable",
+                s.unstorable,
+                "Messages the database refused even as a dead letter (each one logged)",
+            ),
             ("batches", s.batches, "Committed batches"),
             ("retries", s.retries, "Batch retries after database errors"),
         ):

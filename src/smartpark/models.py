@@ -146,6 +146,7 @@ class DeadLetter(Base):
     __table_args__ = (
         Index("ix_dead_letter_received_at", "received_at"),
         Index("ix_dead_letter_device", "device_id", "received_at"),
+        Index("ix_dead_letter_park", "park_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,10 +35,35 @@ STATUSES = frozenset({"online", "offline"})
 MAX_SEQ = 2**63 - 1
 # The width of metric.name: no longer name can be in the catalogue.
 MAX_METRIC_NAME = 128
-# The width of park.id: a dead letter's park is cut to it.
-MAX_PARK_ID = 64
 # RFC 3339 with nanoseconds and an offset is 35 characters; anything much longer is not one.
 MAX_TIMESTAMP_TEXT = 64
+
+
+class _BugLog:
+    """A traceback at most every `interval` seconds; the errors in between are counted."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = -interval
+        self._since = 0
+
+    def report(self, topic: str, error: Exception) -> None:
+        """Log `error` with its traceback, unless one was logged a moment ago."""
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self._since += 1
+            return
+        log.error(
+            "unexpected error parsing a message on %s (%d more since the last report)",
+            quote(topic),
+            self._since,
+            exc_info=error,
+        )
+        self._last, self._since = now, 0
+
+
+# A bug a device can trigger would otherwise write a traceback per message.
+_BUG_LOG = _BugLog(interval=60.0)
 
 
 def parse_message(topic: str, payload: bytes, ctx: ParseContext, now: datetime) -> Parsed:
@@ -45,8 +71,9 @@ def parse_message(topic: str, payload: bytes, ctx: ParseContext, now: datetime) 
     try:
         return _parse(topic, payload, ctx, now)
     except Exception as exc:  # input must end as a dead letter, never escape
-        # A bug of ours, not the device's: loud in the log, yet confined to this message.
-        log.exception("unexpected error parsing a message on %s", quote(topic))
+        # A bug of ours, not the device's: loud in the log (once a minute, however fast a
+        # device repeats it), yet confined to this message.
+        _BUG_LOG.report(topic, exc)
         reason = f"message could not be parsed ({type(exc).__name__}); reported as a bug"
         return Parsed(rejections=[Rejection(reason)])
 
@@ -55,12 +82,16 @@ def _parse(topic: str, payload: bytes, ctx: ParseContext, now: datetime) -> Pars
     registry, limits = ctx.registry, ctx.limits
     try:
         park, enterprise, code, channel = _split_topic(topic, ctx.prefix)
-        device = _device(registry, park, enterprise, code)
     except RejectedReading as exc:
         return Parsed(rejections=[Rejection(str(exc))])
+    try:
+        device = _device(registry, park, enterprise, code)
+    except RejectedReading as exc:
+        known = park if park in registry.parks else None
+        return Parsed(park=known, rejections=[Rejection(str(exc))])
     if len(payload) > limits.max_payload_bytes:
         reason = f"payload is {len(payload)} bytes, over the limit of {limits.max_payload_bytes}"
-        return Parsed(device, rejections=[Rejection(reason)])
+        return Parsed(device, park, rejections=[Rejection(reason)])
     if channel == "status":
         return _parse_status(device, payload)
     try:
@@ -72,8 +103,8 @@ def _parse(topic: str, payload: bytes, ctx: ParseContext, now: datetime) -> Pars
         else:
             seq, raws = _parse_native(doc, limits)
     except RejectedReading as exc:
-        return Parsed(device, rejections=[Rejection(str(exc))])
-    result = Parsed(device, seq=seq, total=len(raws))
+        return Parsed(device, park, rejections=[Rejection(str(exc))])
+    result = Parsed(device, park, seq=seq, total=len(raws))
     times: dict[tuple[type, Any], datetime] = {}  # the message's ts is parsed once, not per reading
     for index, raw in enumerate(raws):
         try:
@@ -108,14 +139,6 @@ def _split_topic(topic: str, prefix: str) -> tuple[str, str, str, str]:
     return parts[1], parts[2], parts[3], parts[4]
 
 
-def topic_park(topic: str, prefix: str) -> str | None:
-    """The park a topic names, when it has the contract's shape (even for an unknown device)."""
-    parts = topic.split("/", 5)
-    if len(parts) == 5 and parts[0] == prefix and parts[1]:
-        return parts[1][:MAX_PARK_ID]
-    return None
-
-
 def _device(registry: Registry, park: str, enterprise: str, code: str) -> DeviceRef:
     device = registry.devices.get((park, code))
     if device is None:
@@ -129,12 +152,12 @@ def _device(registry: Registry, park: str, enterprise: str, code: str) -> Device
 
 
 def _parse_status(device: DeviceRef, payload: bytes) -> Parsed:
+    # Enough of the payload for any spelling of the two words with whitespace around them.
     status = payload[:64].decode("utf-8", "replace").strip().lower()
     if status not in STATUSES:
-        return Parsed(
-            device, rejections=[Rejection(f"status must be online or offline, got {quote(status)}")]
-        )
-    return Parsed(device, status=status)
+        reason = f"status must be online or offline, got {quote(status)}"
+        return Parsed(device, device.park, rejections=[Rejection(reason)])
+    return Parsed(device, device.park, status=status)
 
 
 def _parse_native(doc: Any, limits: Limits) -> tuple[int | None, list[RawReading]]:

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import orjson
 
-from smartpark.ingestion.contract import topic_park
 from smartpark.ingestion.types import Parsed
 from smartpark.storage.readings import DeadLetterRow
 
@@ -30,7 +29,6 @@ class DeadLetterPolicy:
     payload_bytes: int
     max_reasons: int
     budget_per_minute: int
-    prefix: str
 
 
 def dead_letter(
@@ -54,8 +52,9 @@ def dead_letter(
     ]
     return DeadLetterRow(
         received_at=received_at,
-        topic=topic[:TOPIC_CHARS],
-        park_id=topic_park(topic, policy.prefix),
+        # PostgreSQL text cannot hold NUL, which the embedded broker lets into a topic.
+        topic=topic[:TOPIC_CHARS].replace("\x00", "\\x00"),
+        park_id=parsed.park,
         device_id=parsed.device.id if parsed.device is not None else None,
         reason=reason[:REASON_CHARS],
         payload=payload[: policy.payload_bytes],
@@ -69,22 +68,22 @@ def dead_letter(
 
 @dataclass(slots=True)
 class DeadLetterBudget:
-    """Dead letters allowed per device (or per park, for unknown devices) and minute."""
+    """Dead letters allowed per device (unknown devices: per park) and minute, in this process."""
 
     per_minute: int
     _minute: datetime | None = None
     _spent: dict[tuple[str, object], int] = field(default_factory=dict)
 
-    def allow(self, parsed: Parsed, topic: str, *, prefix: str, at: datetime) -> bool:
+    def allow(self, parsed: Parsed, *, at: datetime) -> bool:
         """Spend one dead letter of the sender's budget; False when it is spent."""
         minute = at.replace(second=0, microsecond=0)
         if minute != self._minute:
             self._minute = minute
             self._spent.clear()
+        # Unknown devices spend their registered park's budget; a park nobody registered is
+        # the sender's invention, so all of those share one budget.
         key: tuple[str, object] = (
-            ("device", parsed.device.id)
-            if parsed.device is not None
-            else ("park", topic_park(topic, prefix))
+            ("device", parsed.device.id) if parsed.device is not None else ("park", parsed.park)
         )
         if key not in self._spent and len(self._spent) >= MAX_BUDGET_KEYS:
             key = ("overflow", None)

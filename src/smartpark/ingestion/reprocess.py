@@ -37,12 +37,15 @@ def reprocess(
     still is not, and mark this one reprocessed — in one transaction. A payload that was cut
     when it was stored cannot be parsed again: it stays as it is, and the reason says why.
     Device sequence state is left alone: this is an old message, not a new one."""
+    # Claimed by the update itself: of two requests at once, only one reprocesses the message.
     row = conn.execute(
-        "SELECT received_at, topic, payload, payload_size FROM dead_letter "
-        "WHERE id = %s AND park_id = %s AND reprocessed_at IS NULL",
-        (dead_letter_id, park),
+        "UPDATE dead_letter SET reprocessed_at = %s "
+        "WHERE id = %s AND park_id = %s AND reprocessed_at IS NULL "
+        "RETURNING received_at, topic, payload, payload_size",
+        (now, dead_letter_id, park),
     ).fetchone()
     if row is None:
+        conn.rollback()
         return None
     received_at, topic, payload, size = row
     payload = bytes(payload)
@@ -50,9 +53,6 @@ def reprocess(
         conn.rollback()
         reason = f"only {len(payload)} of the message's {size} bytes were kept; it cannot be parsed"
         return Reprocessed(0, 0, 0, [reason])
-    closed = conn.execute(
-        "UPDATE dead_letter SET reprocessed_at = %s WHERE id = %s", (now, dead_letter_id)
-    ).rowcount
     parsed = parse_message(topic, payload, ctx, received_at)
     letters = (
         [dead_letter(parsed, topic, payload, received_at=now, policy=policy)]
@@ -60,6 +60,5 @@ def reprocess(
         else []
     )
     result = store_batch(conn, Batch(readings=parsed.readings, dead_letters=letters), now)
-    return Reprocessed(
-        closed, result.inserted, result.duplicates, [r.reason for r in parsed.rejections]
-    )
+    failing = [r.reason for r in parsed.rejections[: policy.max_reasons]]
+    return Reprocessed(1, result.inserted, result.duplicates, failing)

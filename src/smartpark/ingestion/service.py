@@ -48,7 +48,6 @@ def writer_config(settings: Settings) -> WriterConfig:
             payload_bytes=settings.dead_letter_payload_bytes,
             max_reasons=settings.dead_letter_max_reasons,
             budget_per_minute=settings.dead_letter_budget_per_minute,
-            prefix=settings.mqtt_topic_prefix,
         ),
         max_open_gaps=settings.max_open_gaps_per_device,
     )

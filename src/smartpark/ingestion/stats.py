@@ -18,6 +18,7 @@ class IngestStats:
     conflicts: int = 0
     dead_letters: int = 0
     dead_letters_dropped: int = 0  # over a sender's per-minute budget: counted, not stored
+    unstorable: int = 0  # messages whose dead letter the database refused too (logged)
     sequence_events: int = 0
     retries: int = 0
     queue_depth: int = 0

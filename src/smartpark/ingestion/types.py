@@ -34,6 +34,10 @@ class Registry:
 
     devices: dict[tuple[str, str], DeviceRef]
     metrics: dict[str, MetricRef]
+    parks: frozenset[str] = field(init=False)  # the parks of the registered devices
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parks", frozenset(park for park, _ in self.devices))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,9 @@ class Parsed:
     """The outcome for one message."""
 
     device: DeviceRef | None = None
+    # The registered park the message belongs to: the device's, or the topic's when only the
+    # device is unknown; None for a park nobody registered (the topic is the sender's word).
+    park: str | None = None
     seq: int | None = None
     total: int = 0  # readings the message held (0: it was rejected before they were read)
     status: str | None = None

@@ -145,11 +145,13 @@ class Writer:
         delay = self._config.retry_initial
         # Parsed once: a retry stores the same batch, and spends no dead-letter budget again.
         batch = self._build(messages)
+        one_by_one = False
         while True:
             started = time.monotonic()
             try:
-                result = self._store_batch(batch)
+                result = self._store_isolated(messages) if one_by_one else self._store_batch(batch)
             except psycopg.OperationalError as exc:
+                # Also while storing one by one: the database went away, not the input.
                 self._drop_connection()
                 self.stats.retries += 1
                 log.warning(
@@ -162,9 +164,12 @@ class Writer:
                 delay = min(delay * 2, self._config.retry_max)
                 continue
             except psycopg.Error:
+                if one_by_one:
+                    raise  # _store_isolated confines every message's error: this is ours
                 log.exception("batch of %d messages failed; storing them one by one", len(messages))
                 self._drop_connection()
-                result = self._store_isolated(messages)
+                one_by_one = True
+                continue
             self.stats.record(result, len(messages), time.monotonic() - started)
             self._ack(messages)
             return
@@ -179,16 +184,37 @@ class Writer:
                 raise
             except psycopg.Error as exc:
                 self._drop_connection()
-                failed = Parsed(rejections=[Rejection(f"storage error: {exc}")])
-                letter = dead_letter(
-                    failed,
-                    message.topic,
-                    message.payload,
-                    received_at=message.received_at,
-                    policy=self._config.dead_letters,
-                )
-                total += self._store_batch(Batch(dead_letters=[letter]))
+                total += self._last_resort(message, exc)
         return total
+
+    def _last_resort(self, message: Inbound, error: psycopg.Error) -> BatchResult:
+        """The message whole as a dead letter naming the database's error."""
+        failed = Parsed(rejections=[Rejection(f"storage error: {error}")])
+        letter = dead_letter(
+            failed,
+            message.topic,
+            message.payload,
+            received_at=message.received_at,
+            policy=self._config.dead_letters,
+        )
+        try:
+            return self._store_batch(Batch(dead_letters=[letter]))
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            # Not even its dead letter can be stored: let this one message go, loudly, rather
+            # than stop every park's ingestion on it (the broker would redeliver it forever).
+            self._drop_connection()
+            self.stats.unstorable += 1
+            log.error(
+                "a message on %s (%d bytes, sha256 %s) could not be stored even as a dead "
+                "letter: %s",
+                letter.topic,
+                letter.payload_size,
+                letter.payload_sha256,
+                exc,
+            )
+            return BatchResult(0, 0, 0, 0, 0)
 
     def _store_batch(self, batch: Batch) -> BatchResult:
         if self._conn is None or self._conn.closed:
@@ -226,9 +252,7 @@ class Writer:
     def _reject(self, batch: Batch, message: Inbound, parsed: Parsed, *, budgeted: bool) -> None:
         """One dead letter for the message, or only a count once its sender spent the budget."""
         policy = self._config.dead_letters
-        if budgeted and not self._budget.allow(
-            parsed, message.topic, prefix=policy.prefix, at=message.received_at
-        ):
+        if budgeted and not self._budget.allow(parsed, at=message.received_at):
             self.stats.dead_letters_dropped += 1
             if parsed.device is not None:
                 batch.dropped[parsed.device.id] = batch.dropped.get(parsed.device.id, 0) + 1
