@@ -138,6 +138,10 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+# How the load process receives the API token.
+CREDENTIAL_ENV = "BENCH_API_BEARER"
+
+
 def main() -> None:
     """Prepare, serve, load each query from a separate process, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -146,12 +150,13 @@ def main() -> None:
     parser.add_argument("--history-hours", type=float, default=48)
     parser.add_argument("--series-days", type=float, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
-    parser.add_argument("--load", nargs=4, metavar=("URL", "TOKEN", "CONCURRENCY", "SECONDS"),
+    parser.add_argument("--load", nargs=3, metavar=("URL", "CONCURRENCY", "SECONDS"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
-    if args.load:  # the load process
-        url, secret, concurrency, seconds = args.load
-        print(json.dumps(load(url, secret, int(concurrency), float(seconds))))
+    if args.load:  # the load process; the token comes in the environment (it may start with
+        # "-", which argparse would take for an option, and argv is visible to every user)
+        url, concurrency, seconds = args.load
+        print(json.dumps(load(url, os.environ[CREDENTIAL_ENV], int(concurrency), float(seconds))))
         return
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     registry = dataset.write_registry(private_workdir() / "bench-registry.yaml")
@@ -195,9 +200,10 @@ def main() -> None:
                 )  # fmt: skip
                 assert check.status_code == 200, check.text
                 out = subprocess.run(
-                    [sys.executable, "-m", "bench.api", "--load", url.replace("+00:00", "Z"), secret,
+                    [sys.executable, "-m", "bench.api", "--load", url.replace("+00:00", "Z"),
                      str(args.concurrency), str(args.seconds)],
                     capture_output=True, text=True, check=True, cwd=ROOT,
+                    env={**os.environ, CREDENTIAL_ENV: secret},
                 )  # fmt: skip
                 results["queries"][name] = json.loads(out.stdout.strip().splitlines()[-1])
                 results["queries"][name]["url"] = url.split("/api/v1")[1]
