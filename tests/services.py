@@ -279,6 +279,17 @@ class Publisher:
         self.client.loop_stop()
 
 
+def env_for(db: Database, broker: Mosquitto, client_id: str, **extra: str) -> dict[str, str]:
+    """The environment of a `smartpark ingest` test process (ingest_process)."""
+    return {
+        "SMARTPARK_DATABASE_URL": db.url,
+        "SMARTPARK_MQTT_URL": broker.url,
+        "SMARTPARK_MQTT_CLIENT_ID": client_id,
+        "SMARTPARK_BATCH_MAX_WAIT": "0.05",
+        **extra,
+    }
+
+
 def ingest_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`smartpark ingest` as a separate process (for kill -9 and SIGTERM tests)."""
     full = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}

@@ -44,6 +44,7 @@ from tests.services import (
     Database,
     Mosquitto,
     Publisher,
+    env_for,
     fresh_database,
     ingest_process,
     wait_until,
@@ -262,13 +263,12 @@ def test_hostile_corpus_end_to_end(
     assert len({sha256(e.payload) for e in entries}) == len(entries), "payloads must differ"
 
     log = tmp_path / "ingest.log"
-    env = {
-        "SMARTPARK_DATABASE_URL": hostile_db.url,
-        "SMARTPARK_MQTT_URL": mosquitto.url,
-        "SMARTPARK_MQTT_CLIENT_ID": f"hostile-{uuid.uuid4().hex[:8]}",
-        "SMARTPARK_BATCH_MAX_WAIT": "0.05",
-        "SMARTPARK_DEAD_LETTER_BUDGET_PER_MINUTE": str(BUDGET),
-    }
+    env = env_for(
+        hostile_db,
+        mosquitto,
+        f"hostile-{uuid.uuid4().hex[:8]}",
+        SMARTPARK_DEAD_LETTER_BUDGET_PER_MINUTE=str(BUDGET),
+    )
     proc = ingest_process(env, log)
     pid = proc.pid
     try:
@@ -427,13 +427,12 @@ def test_dead_letter_budget_per_device_and_per_park(
     """Budget 5 a minute: 12 bad messages of a device leave 5 dead letters and 7 counted as
     dropped; unknown devices of one park share one budget."""
     log = tmp_path / "ingest.log"
-    env = {
-        "SMARTPARK_DATABASE_URL": tsdb.url,
-        "SMARTPARK_MQTT_URL": mosquitto.url,
-        "SMARTPARK_MQTT_CLIENT_ID": f"budget-{uuid.uuid4().hex[:8]}",
-        "SMARTPARK_BATCH_MAX_WAIT": "0.05",
-        "SMARTPARK_DEAD_LETTER_BUDGET_PER_MINUTE": "5",
-    }
+    env = env_for(
+        tsdb,
+        mosquitto,
+        f"budget-{uuid.uuid4().hex[:8]}",
+        SMARTPARK_DEAD_LETTER_BUDGET_PER_MINUTE="5",
+    )
     proc = ingest_process(env, log)
     try:
         wait_until(lambda: "connected to" in log.read_text(), timeout=30)

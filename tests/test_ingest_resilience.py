@@ -17,21 +17,12 @@ from tests.services import (
     Mosquitto,
     PrivatePostgres,
     Publisher,
+    env_for,
     ingest_process,
     private_workdir,
     wait_until,
 )
 from tests.test_ingest_e2e import settle
-
-
-def env_for(db: Database, broker: Mosquitto, client_id: str, **extra: str) -> dict[str, str]:
-    return {
-        "SMARTPARK_DATABASE_URL": db.url,
-        "SMARTPARK_MQTT_URL": broker.url,
-        "SMARTPARK_MQTT_CLIENT_ID": client_id,
-        "SMARTPARK_BATCH_MAX_WAIT": "0.05",
-        **extra,
-    }
 
 
 def stopped_stats(log: Path) -> list[int]:
